@@ -1,0 +1,5 @@
+"""python -m logtriage"""
+
+from logtriage.cli import main
+
+main()

@@ -1,0 +1,217 @@
+"""The command line: a thin click group over the pipeline stages; no analysis logic here."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+
+import click
+import polars as pl
+
+from logtriage import __version__, formats, pipeline
+from logtriage.errors import LogtriageError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+
+
+def _paths(f: Callable) -> Callable:
+    return click.argument("paths", nargs=-1, required=True, metavar="PATHS...")(f)
+
+
+def _input_options(f: Callable) -> Callable:
+    f = click.option("--tz", default="UTC", show_default=True, metavar="ZONE",
+                     help="Zone for timestamps that carry none (e.g. Europe/Berlin); reported as assumed.")(f)
+    f = click.option("--as", "force_format", type=click.Choice(formats.names()), metavar="FORMAT",
+                     help="Read every input as this format instead of detecting it "
+                          "(per file: PATH:FORMAT). See `logtriage formats`.")(f)
+    return f
+
+
+def _say_problem(p) -> None:
+    click.echo(f"logtriage: {p}", err=True)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version")
+def main() -> None:
+    """Read all the logs of an outage at once and tell why the site is down.
+
+    logtriage reads nginx, Envoy/Istio, HAProxy, PostgreSQL, pgbouncer, Redis and application logs
+    (plain files, directories, .gz, or stdin as "-"), detects each line's format, classifies every
+    error line (classes from TAXONOMY.md) and correlates them across sources into incidents with
+    ranked root causes.
+
+    \b
+    Examples:
+      kubectl logs deploy/api | logtriage scan -
+      logtriage analyze ./incident-logs/
+      logtriage report ./incident-logs/ -o postmortem.html
+
+    Exit codes: 0 analysed (incidents or not); 1 only with --fail-on, when a matching incident
+    was found; 2 usage error, no readable input, or invalid rule files.
+    """
+
+
+# -- scan --------------------------------------------------------------------------------------
+
+@main.command(context_settings=CONTEXT)
+@_paths
+@click.option("--format", "out_format", type=click.Choice(["text", "ndjson"]), default="text", show_default=True,
+              help="text: one readable line per event; ndjson: one JSON object per event.")
+@click.option("--all", "emit_all", is_flag=True, help="Emit every event, not only the flagged (classified) ones.")
+@click.option("--stats", "stats_only", is_flag=True,
+              help="Print only the line accounting per source (no events): the benchmark mode.")
+@_input_options
+def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bool, tz: str,
+         force_format: str | None) -> None:
+    """Stream events from logs as they are read, flagged ones by default.
+
+    Reads files, directories (recursively, rotated and .gz files included) or "-" for stdin,
+    and prints each event as soon as its chunk is parsed: on a slow pipe such as `kubectl logs -f`
+    an event shows well under a second after its line arrives. The line accounting per source
+    (read / parsed / unparsed / skipped) goes to stderr at the end.
+
+    \b
+    Examples:
+      kubectl logs deploy/api | logtriage scan -
+      logtriage scan /var/log/nginx/ --format ndjson --all | jq .
+      logtriage scan app.log:app_json --all
+      logtriage scan big.log --stats
+    """
+    run = pipeline.Run()
+    out = click.get_text_stream("stdout")
+    emitted = 0
+    try:
+        for batch in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format,
+                                          classify=None, on_problem=_say_problem):
+            if stats_only:
+                continue
+            shown = batch if emit_all or "class" not in batch.columns else batch.filter(pl.col("class").is_not_null())
+            if shown.height == 0:
+                continue
+            emitted += shown.height
+            write = _ndjson_lines if out_format == "ndjson" else _text_lines
+            out.write(write(shown))
+            out.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+        return
+    except LogtriageError as err:
+        click.echo(f"logtriage: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    _report_accounting(run, to_stdout=stats_only)
+    if not run.stats:
+        click.echo("logtriage: no readable input.", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _quiet_broken_pipe() -> None:
+    # `logtriage scan ... | head` : the reader left; exit quietly like other Unix tools
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def event_dicts(batch: pl.DataFrame) -> list[dict]:
+    """The NDJSON shape of events: model columns, ISO time, parsed fields, class columns."""
+    rows = []
+    has_class = "class" in batch.columns
+    for row in batch.iter_rows(named=True):
+        ts = row["ts"]
+        rec = {
+            "ts": ts.isoformat().replace("+00:00", "Z") if ts else None,
+            "source": row["source"],
+            "line": row["line"],
+            "format": row["format"],
+            "component": row["component"],
+            "level": row["level"],
+            "message": row["message"],
+            "raw": row["raw"],
+            "fields": formats.fields_of(row["format"], row["raw"]),
+            "class": row["class"] if has_class else None,
+        }
+        if has_class:
+            rec["rule"] = row["rule"]
+            rec["severity"] = row["severity"]
+            rec["entities"] = json.loads(row["entities"]) if row["entities"] else {}
+        rows.append(rec)
+    return rows
+
+
+def _ndjson_lines(batch: pl.DataFrame) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in event_dicts(batch))
+
+
+def _text_lines(batch: pl.DataFrame) -> str:
+    has_class = "class" in batch.columns
+    out = []
+    for row in batch.iter_rows(named=True):
+        ts = row["ts"].strftime("%Y-%m-%d %H:%M:%S") if row["ts"] else "-" * 19
+        cls = (row["class"] or "-") if has_class else "-"
+        first = (row["message"] or "").split("\n", 1)[0]
+        out.append(f"{ts}  {cls:<26} {row['component']:<10} {row['source']}:{row['line']}  {first[:300]}\n")
+    return "".join(out)
+
+
+def _report_accounting(run: pipeline.Run, to_stdout: bool) -> None:
+    echo = (lambda s: click.echo(s)) if to_stdout else (lambda s: click.echo(s, err=True))
+    if not run.stats:
+        return
+    echo(f"{'source':<60} {'format':<14} {'read':>9} {'parsed':>9} {'unparsed':>9} {'skipped':>8}")
+    for st in run.stats.values():
+        echo(f"{st.path[-60:]:<60} {st.main_format or '-':<14} {st.lines_read:>9} {st.lines_parsed:>9} "
+             f"{st.lines_unparsed:>9} {st.lines_skipped:>8}")
+    t = run.totals()
+    echo(f"{'total':<60} {'':<14} {t['lines_read']:>9} {t['lines_parsed']:>9} {t['lines_unparsed']:>9} "
+         f"{t['lines_skipped']:>8}")
+    if t["lines_truncated"]:
+        echo(f"{t['lines_truncated']} line(s) longer than 1 MiB were cut.")
+
+
+# -- formats -----------------------------------------------------------------------------------
+
+@main.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.pass_context
+def formats_cmd(ctx: click.Context) -> None:
+    """List the log families logtriage reads, or detect the family of files.
+
+    \b
+    Examples:
+      logtriage formats
+      logtriage formats detect /var/log/nginx/error.log ./pg/
+    """
+    if ctx.invoked_subcommand is None:
+        for p in formats.PARSERS:
+            doc = (p.__doc__ or "").strip().split("\n", 1)[0]
+            click.echo(f"{p.NAME:<16} {p.LAYER:<7} {doc}")
+
+
+main.add_command(formats_cmd, name="formats")
+
+
+@formats_cmd.command("detect", context_settings=CONTEXT)
+@_paths
+@_input_options
+def formats_detect(paths: tuple[str, ...], tz: str, force_format: str | None) -> None:
+    """Per file: the family detected, the share of lines parsed, and the time range.
+
+    \b
+    Example:
+      logtriage formats detect ./incident-logs/
+    """
+    run = pipeline.Run()
+    for _ in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format, on_problem=_say_problem):
+        pass
+    if not run.stats:
+        click.echo("logtriage: no readable input.", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{'source':<70} {'format':<14} {'parsed':>7}  time range")
+    for st in run.stats.values():
+        body = st.lines_read - st.lines_skipped
+        share = f"{100 * st.lines_parsed / body:.1f}%" if body else "-"
+        rng = f"{st.first_ts or '?'} .. {st.last_ts or '?'}" if st.first_ts else "no timestamps"
+        others = ", ".join(f"{k} {v}" for k, v in st.formats.items() if k != st.main_format)
+        click.echo(f"{st.path[-70:]:<70} {st.main_format or '-':<14} {share:>7}  {rng}" + (f"  (also: {others})" if others else ""))

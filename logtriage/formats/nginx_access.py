@@ -1,0 +1,72 @@
+"""nginx access log: combined, combined + upstream fields, ingress-nginx's upstreaminfo -> events.
+
+Real lines:
+  127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /api/report HTTP/1.1" 200 2342 "-" "Mozilla/5.0" 127.0.0.1:28050 200 0.037 0.037
+  192.168.64.1 - - [07/Feb/2020:11:48:51 +0000] "POST /products HTTP/1.1" 200 59 "-" "curl/7.54.0" 89 0.001 [default-web-8080] [] 172.17.0.5:8080 59 0.000 200 529a007902362a5f51385a5fa7049884
+
+The hot path reads time, status and request time; the request, upstream and the rest come from
+fields() for the events that are shown.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import regex
+
+from logtriage.formats.base import compact, seconds, ts_utc
+
+NAME = "nginx_access"
+LAYER = "proxy"
+DEFAULT_COMPONENT = "nginx"
+
+# remote_addr (may be an X-Forwarded-For list) - remote_user [time_local] "request" status bytes
+SIGNATURE = r'^\S+(?:, \S+)* \S+ \S+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "[^"]*" \d{3} '
+
+EXAMPLES = [
+    '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /api/report HTTP/1.1" 200 2342 "-" "Mozilla/5.0" '
+    '127.0.0.1:28050 200 0.037 0.037',
+    '192.168.202.254 - - [20/Jul/2009:22:59:26 +0000] "GET /vmw/cgi/tramp HTTP/1.0" 200 134 "-" "gPXE/0.9.7"',
+]
+
+# upstream fields after the user agent: $upstream_addr $upstream_status $request_time $upstream_response_time
+_UPSTREAM_TAIL = r'" (\S+(?:, \S+)*) ((?:\d{3}|-)(?:, (?:\d{3}|-))*) (\d+\.\d+) (?:-|\d+\.\d+)(?:, (?:-|\d+\.\d+))*$'
+# ingress-nginx: "ua" $request_length $request_time [$proxy_upstream_name] ...
+_INGRESS_TIME = r'" \d+ (\d+\.\d+) \['
+
+
+def parse(text: pl.Expr) -> dict[str, pl.Expr]:
+    """Hot columns: ts, status, duration (request time)."""
+    return {
+        "ts": ts_utc(text.str.extract(r"\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]", 1),
+                     "%d/%b/%Y:%H:%M:%S %z", aware=True),
+        "status": text.str.extract(r'" (\d{3}) ', 1).cast(pl.Int16, strict=False),
+        "duration": pl.coalesce(seconds(text.str.extract(_UPSTREAM_TAIL, 3)),
+                                seconds(text.str.extract(_INGRESS_TIME, 1))),
+        "message": text,
+    }
+
+
+_FIELDS = regex.compile(r'''
+    ^(?P<remote_addr>\S+(?:,\ \S+)*)\ (?P<ident>\S+)\ (?P<remote_user>\S+)
+    \ \[(?P<time_local>[^\]]+)\]
+    \ "(?P<request>(?P<method>[A-Z]+)\ (?P<path>\S+)(?:\ (?P<protocol>[^"]*))?|[^"]*)"
+    \ (?P<status>\d{3})\ (?P<body_bytes_sent>\d+|-)
+    (?:\ "(?P<referer>[^"]*)"\ "(?P<user_agent>[^"]*)")?
+    (?:                                                       # ingress-nginx upstreaminfo
+        \ (?P<request_length>\d+)\ (?P<request_time>\d+\.\d+)\ \[(?P<proxy_upstream_name>[^\]]*)\]
+        \ \[(?P<proxy_alternative_upstream_name>[^\]]*)\]
+        \ (?P<upstream_addr>\S+(?:,\ \S+)*)\ (?P<upstream_response_length>\S+(?:,\ \S+)*)
+        \ (?P<upstream_response_time>\S+(?:,\ \S+)*)\ (?P<upstream_status>\S+(?:,\ \S+)*)
+        (?:\ (?P<req_id>\S+))?
+    |                                                          # $upstream_addr $upstream_status $request_time $upstream_response_time
+        \ (?P<upstream_addr>\S+(?:,\ \S+)*)\ (?P<upstream_status>(?:\d{3}|-)(?:,\ (?:\d{3}|-))*)
+        \ (?P<request_time>\d+\.\d+)\ (?P<upstream_response_time>(?:-|\d+\.\d+)(?:,\ (?:-|\d+\.\d+))*)
+    )?
+    (?:\ "(?P<x_forwarded_for>[^"]*)")?
+''', regex.VERBOSE)
+
+
+def fields(text: str) -> dict:
+    """Every field of the access line, by nginx variable name."""
+    m = _FIELDS.match(text)
+    return compact(m.groupdict()) if m else {}
