@@ -31,6 +31,29 @@ def _input_options(f: Callable) -> Callable:
     return f
 
 
+def _rules_option(f: Callable) -> Callable:
+    return click.option("--rules", "rule_dirs", multiple=True, metavar="DIR",
+                        type=click.Path(exists=True, file_okay=True, dir_okay=True),
+                        help="Add the rule files (*.toml) in DIR; a rule with a built-in rule's id replaces it. "
+                             "Repeatable.")(f)
+
+
+def _load_rules(rule_dirs: tuple[str, ...]):
+    """The rule pack, or exit 2 with every problem in the rule files listed."""
+    from logtriage.classify.loader import load_rules
+    try:
+        return load_rules(list(rule_dirs))
+    except LogtriageError as err:
+        click.echo(f"logtriage: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _classifier(rule_dirs: tuple[str, ...]):
+    from logtriage.classify.engine import Classifier, classify
+    clf = Classifier(_load_rules(rule_dirs), "rule")
+    return lambda batch: classify(batch, clf)
+
+
 def _say_problem(p) -> None:
     click.echo(f"logtriage: {p}", err=True)
 
@@ -66,8 +89,9 @@ def main() -> None:
 @click.option("--stats", "stats_only", is_flag=True,
               help="Print only the line accounting per source (no events): the benchmark mode.")
 @_input_options
+@_rules_option
 def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bool, tz: str,
-         force_format: str | None) -> None:
+         force_format: str | None, rule_dirs: tuple[str, ...]) -> None:
     """Stream events from logs as they are read, flagged ones by default.
 
     Reads files, directories (recursively, rotated and .gz files included) or "-" for stdin,
@@ -84,10 +108,11 @@ def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bo
     """
     run = pipeline.Run()
     out = click.get_text_stream("stdout")
+    classify = None if stats_only and not rule_dirs else _classifier(rule_dirs)
     emitted = 0
     try:
         for batch in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format,
-                                          classify=None, on_problem=_say_problem):
+                                          classify=classify, on_problem=_say_problem):
             if stats_only:
                 continue
             shown = batch if emit_all or "class" not in batch.columns else batch.filter(pl.col("class").is_not_null())
@@ -136,7 +161,8 @@ def event_dicts(batch: pl.DataFrame) -> list[dict]:
         if has_class:
             rec["rule"] = row["rule"]
             rec["severity"] = row["severity"]
-            rec["entities"] = json.loads(row["entities"]) if row["entities"] else {}
+            ents = json.loads(row["entities"]) if row["entities"] else {}
+            rec["entities"] = {k: v for k, v in ents.items() if v is not None}
         rows.append(rec)
     return rows
 
@@ -215,3 +241,90 @@ def formats_detect(paths: tuple[str, ...], tz: str, force_format: str | None) ->
         rng = f"{st.first_ts or '?'} .. {st.last_ts or '?'}" if st.first_ts else "no timestamps"
         others = ", ".join(f"{k} {v}" for k, v in st.formats.items() if k != st.main_format)
         click.echo(f"{st.path[-70:]:<70} {st.main_format or '-':<14} {share:>7}  {rng}" + (f"  (also: {others})" if others else ""))
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+@main.group(context_settings=CONTEXT)
+def rules() -> None:
+    """List, test and explain the classification rules (rules/*.toml plus --rules DIR).
+
+    \b
+    Examples:
+      logtriage rules list
+      logtriage rules test --rules ./my-rules/
+      logtriage rules explain nginx.upstream_refused
+    """
+
+
+@rules.command("list", context_settings=CONTEXT)
+@_rules_option
+def rules_list(rule_dirs: tuple[str, ...]) -> None:
+    """One line per rule: id, class, severity, priority, file.
+
+    \b
+    Example:
+      logtriage rules list | grep postgres
+    """
+    for r in _load_rules(rule_dirs):
+        what = r.klass if r.kind == "rule" else f"signal:{r.signal}"
+        click.echo(f"{r.id:<44} {what:<28} {r.severity:<9} {r.priority:>4}  {os.path.basename(r.file)}")
+
+
+@rules.command("test", context_settings=CONTEXT)
+@_rules_option
+@click.option("-v", "--verbose", is_flag=True, help="Show passing examples too.")
+def rules_test(rule_dirs: tuple[str, ...], verbose: bool) -> None:
+    """Run every rule's match / no_match examples; exit 1 when one fails.
+
+    \b
+    Example:
+      logtriage rules test --rules ./my-rules/
+    """
+    from logtriage.classify.examples import check_all
+    results = check_all(_load_rules(rule_dirs))
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        if verbose or not r.ok or r.kind == "known_miss":
+            mark = "ok  " if r.ok else "FAIL"
+            click.echo(f"{mark} {r.test_id}: {r.detail or 'as expected'}\n       {r.line[:200]}")
+    passed = len(results) - len(failed)
+    click.echo(f"{passed} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
+@rules.command("explain", context_settings=CONTEXT)
+@click.argument("rule_id")
+@_rules_option
+def rules_explain(rule_id: str, rule_dirs: tuple[str, ...]) -> None:
+    """What a rule means, where to look first, and how to fix it.
+
+    \b
+    Example:
+      logtriage rules explain postgres.too_many_clients
+    """
+    found = {r.id: r for r in _load_rules(rule_dirs)}
+    r = found.get(rule_id)
+    if r is None:
+        near = [i for i in found if rule_id.split(".")[-1] in i][:5]
+        click.echo(f"logtriage: no rule {rule_id!r}." + (f" Did you mean: {', '.join(near)}?" if near else
+                                                         " See `logtriage rules list`."), err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{r.id}  ({r.klass or 'signal:' + str(r.signal)}, {r.severity}, priority {r.priority})")
+    click.echo(f"file: {r.file}")
+    if r.pattern:
+        click.echo(f"pattern: {r.pattern}")
+    for key in ("formats", "status", "flags", "sqlstate", "level"):
+        v = getattr(r, key)
+        if v:
+            click.echo(f"{key}: {v}")
+    if r.explain:
+        click.echo(f"\nWhat it means: {r.explain}")
+    if r.check_first:
+        click.echo(f"Check first: {r.check_first}")
+    if r.remediation:
+        click.echo("Remediation:")
+        for step in r.remediation:
+            click.echo(f"  - {step}")
+    if r.match:
+        click.echo(f"Example: {r.match[0]}")

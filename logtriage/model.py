@@ -70,6 +70,20 @@ CLASS_SCHEMA: dict[str, pl.DataType] = {
 
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 
+# The class ids of ../shared/TAXONOMY.md (tests/test_rule_files.py checks they still agree).
+CLASS_IDS = (
+    "conn.refused", "conn.reset_before_headers", "conn.reset", "timeout.connect", "timeout.upstream",
+    "timeout.query", "db.slow_query", "pool.exhausted", "db.too_many_connections",
+    "db.connection_terminated", "db.auth_failed", "upstream.unavailable", "dns.failure", "tls.failure",
+    "proc.oom", "proc.crash", "health.probe_failed", "resource.fd_exhausted", "resource.disk_full",
+    "ratelimit", "http.5xx",
+)
+# Root causes only correlation across lines can establish.
+INCIDENT_IDS = ("config.port_mismatch", "service.down")
+
+SEVERITIES = ("critical", "error", "warning", "info")
+SIGNALS = ("listening", "started", "stopping", "stopped", "exited", "restarted", "reloaded", "deployed")
+
 
 def empty_events(with_class: bool = False) -> pl.DataFrame:
     """Return an empty event batch with the full schema."""

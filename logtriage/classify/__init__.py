@@ -1,0 +1,1 @@
+"""The classifier: rule files (rules/*.toml) -> Rule objects -> class columns on event batches."""

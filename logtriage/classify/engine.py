@@ -1,0 +1,234 @@
+"""Event batch -> the same batch with class / rule / severity / entities columns (model.CLASS_SCHEMA).
+
+Vectorised over the batch:
+  1. one prefilter pass: a case-insensitive alternation of every rule's keywords over `message`,
+     plus the cheap field conditions (status range, flags present, SQLSTATE) -> candidate rows;
+  2. only candidates meet the rules' own patterns and conditions, each rule one vectorised pass;
+  3. the winner per event is the first matching rule in (priority desc, file order);
+  4. the winner's named groups become the event's entities (one extract per winning rule).
+Patterns run in polars' linear-time engine, so no line can hang a run; the few rules that need
+look-around (engine = "regex") run with a timeout, on their prefiltered rows only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import polars as pl
+import regex
+
+from logtriage.classify.loader import Rule
+from logtriage.model import CLASS_SCHEMA, LEVELS
+
+REGEX_TIMEOUT_S = 0.05     # per line, for engine = "regex" patterns
+_LEVEL_RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
+
+
+def _keyword_regex(words: set[str]) -> str | None:
+    if not words:
+        return None
+    # longest first so the automaton reports the most specific literal; all escaped, case-insensitive
+    return "(?i)" + "|".join(regex.escape(w, literal_spaces=True) for w in sorted(words, key=len, reverse=True))
+
+
+@dataclass
+class Classifier:
+    """Compiled rules of one kind ("rule" or "signal") ready to run on event batches."""
+
+    rules: list[Rule]
+    kind: str = "rule"
+
+    def __post_init__(self) -> None:
+        self.rules = [r for r in self.rules if r.kind == self.kind]
+        self._kw = _keyword_regex({k.lower() for r in self.rules for k in r.keywords})
+        self._status_rules = any(r.status for r in self.rules)
+        self._flag_rules = any(r.flags for r in self.rules)
+        self._sql_rules = any(r.sqlstate for r in self.rules)
+        self._py = {r.id: regex.compile(r.pattern) for r in self.rules if r.engine == "regex" and r.pattern}
+        self._by_id = {r.id: r for r in self.rules}
+        self._kw_one = {r.id: _keyword_regex({k.lower() for k in r.keywords}) for r in self.rules}
+        self._names = {r.id: _group_names(r) for r in self.rules}
+
+    # -- conditions ------------------------------------------------------------------------------
+
+    def _condition(self, rule: Rule) -> pl.Expr:
+        """True where `rule` matches (its pattern, if any, is a polars pattern)."""
+        conds: list[pl.Expr] = []
+        if rule.formats:
+            conds.append(pl.col("format").is_in(list(rule.formats)))
+        if rule.status:
+            conds.append(pl.col("status").is_between(rule.status[0], rule.status[1]))
+        if rule.flags:
+            conds.append(pl.col("flags").str.contains(_token_regex(rule.flags)))
+        if rule.flags_exclude:
+            conds.append(~pl.col("flags").str.contains(_token_regex(rule.flags_exclude)).fill_null(False))
+        if rule.level:
+            conds.append(pl.col("level").replace_strict(_LEVEL_RANK, default=-1, return_dtype=pl.Int8)
+                         >= _LEVEL_RANK[rule.level])
+        if rule.sqlstate:
+            conds.append(pl.col("sqlstate").is_in(list(rule.sqlstate)))
+        if rule.pattern and rule.engine == "polars":
+            kw = self._kw_one[rule.id]
+            if kw:  # the literal check first: cheap, and it lets most rows skip the full pattern
+                conds.append(pl.col("message").str.contains(kw))
+            conds.append(pl.col("message").str.contains(rule.pattern))
+        if not conds:
+            return pl.lit(True)
+        out = conds[0]
+        for c in conds[1:]:
+            out = out & c
+        return out.fill_null(False)
+
+    def _python_matches(self, rule: Rule, messages: list[str | None]) -> list[bool]:
+        pat = self._py[rule.id]
+        out = []
+        for m in messages:
+            try:
+                out.append(bool(m) and pat.search(m, timeout=REGEX_TIMEOUT_S) is not None)
+            except TimeoutError:
+                out.append(False)
+        return out
+
+    # -- the batch ---------------------------------------------------------------------------
+
+    def candidates(self, batch: pl.DataFrame) -> pl.Expr:
+        cand = pl.lit(False)
+        if self._kw:
+            cand = cand | pl.col("message").str.contains(self._kw).fill_null(False)
+        if self._status_rules:
+            cand = cand | pl.col("status").is_not_null()
+        if self._flag_rules:
+            cand = cand | pl.col("flags").is_not_null()
+        if self._sql_rules:
+            cand = cand | pl.col("sqlstate").is_not_null()
+        return cand
+
+    def winners(self, sub: pl.DataFrame) -> pl.Series:
+        """The winning rule id per row of `sub` (null where none matches)."""
+        if sub.height == 0:
+            return pl.Series("rule", [], dtype=pl.String)
+        cols = {}
+        for rule in self.rules:
+            if rule.engine == "regex":
+                base = sub.select(self._condition_without_pattern(rule).alias("m")).get_column("m")
+                idx = base.arg_true().to_list()
+                hits = [False] * sub.height
+                if idx:
+                    msgs = sub.get_column("message").gather(idx).to_list()
+                    for i, ok in zip(idx, self._python_matches(rule, msgs), strict=True):
+                        hits[i] = ok
+                cols[rule.id] = pl.Series(hits, dtype=pl.Boolean)
+        matched = sub.with_columns(**{f"_m{i}": (pl.lit(cols[r.id]) if r.id in cols else self._condition(r))
+                                      for i, r in enumerate(self.rules)})
+        expr = None
+        for i, r in enumerate(self.rules):
+            c = pl.col(f"_m{i}")
+            expr = pl.when(c).then(pl.lit(r.id)) if expr is None else expr.when(c).then(pl.lit(r.id))
+        if expr is None:
+            return pl.Series("rule", [None] * sub.height, dtype=pl.String)
+        return matched.select(expr.otherwise(pl.lit(None, dtype=pl.String)).alias("rule")).get_column("rule")
+
+    def _condition_without_pattern(self, rule: Rule) -> pl.Expr:
+        stripped = Rule(**{**rule.__dict__, "pattern": None, "engine": "polars"})
+        cond = self._condition(stripped)
+        kw = self._kw_one[rule.id]
+        return (cond & pl.col("message").str.contains(kw).fill_null(False)) if kw else cond
+
+    def entities(self, sub: pl.DataFrame) -> pl.Series:
+        """JSON object of the winning rule's named captures per row of `sub` (column `rule` set)."""
+        out = pl.Series("entities", [None] * sub.height, dtype=pl.String)
+        sub = sub.with_row_index("_i")
+        for rule_id in sub.get_column("rule").drop_nulls().unique().to_list():
+            rule = self._by_id[rule_id]
+            names = self._names[rule_id]
+            if not names:
+                continue
+            rows = sub.filter(pl.col("rule") == rule_id)
+            if rule.engine == "regex" and rule.pattern:
+                pat = self._py[rule_id]
+                vals = []
+                for m in rows.get_column("message").to_list():
+                    try:
+                        hit = pat.search(m or "", timeout=REGEX_TIMEOUT_S)
+                    except TimeoutError:
+                        hit = None
+                    d = {k: v for k, v in (hit.groupdict().items() if hit else []) if v is not None}
+                    vals.append(json.dumps(d) if d else None)
+                enc = pl.Series(vals, dtype=pl.String)
+            else:
+                parts = []
+                for pat in (rule.pattern, rule.capture):
+                    gnames = _group_names(Rule(id=rule.id, kind=rule.kind, file=rule.file, pattern=pat)) if pat else []
+                    ex = pl.col("message").str.extract_groups(pat) if gnames else None
+                    parts.extend(ex.struct.field(n).alias(f"{n}\x00{len(parts)}") for n in gnames)
+                fields = rows.select(parts)
+                merged: dict[str, pl.Series] = {}   # the pattern's capture first, then capture's
+                for col in fields.columns:
+                    name = col.split("\x00", 1)[0]
+                    series = fields.get_column(col)
+                    merged[name] = merged[name].fill_null(series) if name in merged else series
+                enc = (pl.DataFrame({k: v.alias(k) for k, v in merged.items()})
+                       .select(pl.struct(pl.all()).struct.json_encode().alias("e")).get_column("e"))
+            out = out.scatter(rows.get_column("_i"), enc)
+        return out
+
+
+def _token_regex(tokens: tuple[str, ...]) -> str:
+    return r"(?:^|[,|])(?:" + "|".join(regex.escape(t) for t in tokens) + r")(?:$|[,|])"
+
+
+def _group_names(rule: Rule) -> list[str]:
+    names: list[str] = []
+    for pat in (rule.pattern, rule.capture):
+        if pat:
+            try:
+                names.extend(n for n in regex.compile(pat).groupindex if n not in names)
+            except regex.error:
+                pass
+    return names
+
+
+def classify(batch: pl.DataFrame, classifier: Classifier) -> pl.DataFrame:
+    """Add class / rule / severity / entities to an event batch (null where no rule matches)."""
+    n = batch.height
+    cand = batch.select(classifier.candidates(batch).alias("c")).get_column("c") if n else pl.Series([], dtype=pl.Boolean)
+    idx = cand.arg_true()
+    rule_col = pl.Series("rule", [None] * n, dtype=pl.String)
+    ent_col = pl.Series("entities", [None] * n, dtype=pl.String)
+    if len(idx):
+        sub = batch[idx]
+        won = classifier.winners(sub)
+        sub = sub.with_columns(won)
+        hit = won.is_not_null()
+        if hit.any():
+            rule_col = rule_col.scatter(idx, won)
+            ents = classifier.entities(sub.filter(hit))
+            ent_col = ent_col.scatter(idx.filter(hit), ents)
+    by_id = classifier._by_id
+    klass = {r: by_id[r].klass for r in by_id}
+    sev = {r: by_id[r].severity for r in by_id}
+    out = batch.with_columns(rule_col, ent_col)
+    return out.with_columns(
+        pl.col("rule").replace_strict(klass, default=None, return_dtype=pl.String).alias("class"),
+        pl.col("rule").replace_strict(sev, default=None, return_dtype=pl.String).alias("severity"),
+    ).select([*batch.columns, *CLASS_SCHEMA])
+
+
+def signals(batch: pl.DataFrame, classifier: Classifier) -> pl.DataFrame:
+    """Only the events that carry a signal: columns ts, source, line, component, signal, rule, entities, raw."""
+    if classifier.kind != "signal":
+        raise ValueError("signals() needs a Classifier of kind 'signal'")
+    cand = batch.select(classifier.candidates(batch).alias("c")).get_column("c")
+    sub = batch.filter(cand)
+    if sub.height == 0:
+        return pl.DataFrame(schema={"ts": batch.schema["ts"], "source": pl.String, "line": pl.UInt32,
+                                    "component": pl.String, "signal": pl.String, "rule": pl.String,
+                                    "entities": pl.String, "raw": pl.String})
+    won = classifier.winners(sub)
+    sub = sub.with_columns(won).filter(pl.col("rule").is_not_null())
+    ents = classifier.entities(sub)
+    sig = {r.id: r.signal for r in classifier.rules}
+    return sub.with_columns(ents, pl.col("rule").replace_strict(sig, default=None, return_dtype=pl.String)
+                            .alias("signal")).select("ts", "source", "line", "component", "signal", "rule",
+                                                     "entities", "raw")
