@@ -1,0 +1,104 @@
+"""Classified event batches -> the compact frames correlation needs, with bounded memory.
+
+Correlation does not keep every event: it keeps the flagged ones (text cut short), a narrow
+frame of access-log requests (time, status, duration) for impact figures, per-second activity
+counts per component (to see a log fall silent), the signals (listening, started, exited ...)
+and a capped sample of error-level lines no rule recognised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from logtriage.classify.engine import Classifier, signals
+from logtriage.model import UTC_DATETIME
+
+ACCESS_FORMATS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
+MAX_TEXT = 1000            # characters of an event's text kept for evidence
+MAX_UNRECOGNISED = 20_000  # error-level unclassified events kept for the "what else" shapes
+
+
+@dataclass
+class Collected:
+    """Everything correlation reads, concatenated at the end of the run."""
+
+    flagged: pl.DataFrame
+    access: pl.DataFrame
+    activity: pl.DataFrame
+    signals: pl.DataFrame
+    unrecognised: pl.DataFrame
+    layers: dict[str, str]          # component -> deepest layer its formats say (db, cache, app, proxy, system)
+    formats: dict[str, set[str]]    # component -> formats seen
+
+
+@dataclass
+class Collector:
+    signal_classifier: Classifier
+    since: object = None
+    until: object = None
+    _flagged: list[pl.DataFrame] = field(default_factory=list)
+    _access: list[pl.DataFrame] = field(default_factory=list)
+    _activity: list[pl.DataFrame] = field(default_factory=list)
+    _signals: list[pl.DataFrame] = field(default_factory=list)
+    _unrec: list[pl.DataFrame] = field(default_factory=list)
+    _unrec_n: int = 0
+    _comp_formats: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, batch: pl.DataFrame) -> pl.DataFrame:
+        """Take what correlation needs from one classified batch; return the batch (time-filtered)."""
+        if self.since is not None:
+            batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") >= self.since))
+        if self.until is not None:
+            batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") <= self.until))
+        if batch.height == 0:
+            return batch
+        text = pl.col("raw").str.slice(0, MAX_TEXT)
+        self._flagged.append(batch.filter(pl.col("class").is_not_null()).select(
+            "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities", "upstream",
+            "status", "level", text.alias("text"), pl.col("message").str.slice(0, MAX_TEXT).alias("message")))
+        self._access.append(batch.filter(pl.col("format").is_in(ACCESS_FORMATS) & pl.col("status").is_not_null())
+                            .select("ts", "component", "status", pl.col("duration").cast(pl.Float32)))
+        self._activity.append(batch.filter(pl.col("ts").is_not_null())
+                              .group_by("component", pl.col("ts").dt.truncate("1s")).len())
+        sig = signals(batch, self.signal_classifier)
+        if sig.height:
+            self._signals.append(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
+        if self._unrec_n < MAX_UNRECOGNISED:
+            un = batch.filter(pl.col("class").is_null() & pl.col("level").is_in(["error", "fatal"])).select(
+                "ts", "source", "line", "component", pl.col("message").str.split("\n").list.first()
+                .str.slice(0, 400).alias("message"), text.alias("text")).head(MAX_UNRECOGNISED - self._unrec_n)
+            self._unrec_n += un.height
+            self._unrec.append(un)
+        for comp, fmts in batch.group_by("component").agg(pl.col("format").unique()).iter_rows():
+            self._comp_formats.setdefault(comp, set()).update(fmts)
+        return batch
+
+    def result(self, layer_of_format: dict[str, str]) -> Collected:
+        def cat(frames: list[pl.DataFrame], schema: dict) -> pl.DataFrame:
+            frames = [f for f in frames if f.height]
+            return pl.concat(frames, how="vertical_relaxed") if frames else pl.DataFrame(schema=schema)
+
+        flagged = cat(self._flagged, {"ts": UTC_DATETIME, "source": pl.String, "line": pl.UInt32,
+                                      "component": pl.String, "format": pl.String, "class": pl.String,
+                                      "rule": pl.String, "severity": pl.String, "entities": pl.String,
+                                      "upstream": pl.String, "status": pl.Int16, "level": pl.String,
+                                      "text": pl.String, "message": pl.String})
+        access = cat(self._access, {"ts": UTC_DATETIME, "component": pl.String, "status": pl.Int16,
+                                    "duration": pl.Float32})
+        activity = cat(self._activity, {"component": pl.String, "ts": UTC_DATETIME, "len": pl.UInt32})
+        if activity.height:
+            activity = activity.group_by("component", "ts").agg(pl.col("len").sum()).sort("ts")
+        sigs = cat(self._signals, {"ts": UTC_DATETIME, "source": pl.String, "line": pl.UInt32,
+                                   "component": pl.String, "signal": pl.String, "rule": pl.String,
+                                   "entities": pl.String, "raw": pl.String})
+        unrec = cat(self._unrec, {"ts": UTC_DATETIME, "source": pl.String, "line": pl.UInt32,
+                                  "component": pl.String, "message": pl.String, "text": pl.String})
+        depth = {"proxy": 1, "app": 2, "cache": 3, "db": 3, "system": 3}
+        layers = {}
+        for comp, fmts in self._comp_formats.items():
+            ls = [layer_of_format.get(f, "app") for f in fmts if f != "plain"] or ["app"]
+            layers[comp] = max(ls, key=lambda x: depth.get(x, 2))
+        return Collected(flagged.sort("ts", nulls_last=True), access, activity, sigs.sort("ts", nulls_last=True),
+                         unrec, layers, dict(self._comp_formats))

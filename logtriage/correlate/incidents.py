@@ -1,0 +1,173 @@
+"""Flagged events over time -> incident windows, and each window's impact from the access logs.
+
+A bucket is "hot" when its error count rises clearly above the run's own baseline (the median
+bucket): a steady background of errors or warnings is context, not an incident. Hot buckets
+close together merge into one window; a window needs a minimum of excess errors to count, so a
+run of normal traffic with an odd warning reports no incident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+from logtriage import formats
+
+NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
+MIN_EXCESS = 5            # excess error events a window needs to be an incident
+MERGE_GAP_BUCKETS = 3     # hot buckets this close merge into one window
+
+
+@dataclass
+class Window:
+    start: dt.datetime
+    end: dt.datetime
+    errors: int
+
+
+def bucket_seconds(start: dt.datetime | None, end: dt.datetime | None, target: int = 120) -> int:
+    """A round bucket size giving about `target` buckets over the run."""
+    if start is None or end is None:
+        return 60
+    span = max((end - start).total_seconds(), 1.0)
+    raw = span / target
+    return next((b for b in NICE_BUCKETS if b >= raw), NICE_BUCKETS[-1])
+
+
+def error_events(flagged: pl.DataFrame, access: pl.DataFrame) -> pl.DataFrame:
+    """The events that count towards an incident: error/critical findings and 5xx responses."""
+    errs = flagged.filter(pl.col("severity").is_in(["critical", "error"]) & pl.col("ts").is_not_null()).select("ts")
+    fivexx = access.filter((pl.col("status") >= 500) & pl.col("ts").is_not_null()).select("ts")
+    # a 5xx already flagged by a rule (http.5xx at error severity) must not count twice
+    flagged_5xx = flagged.filter(pl.col("status").is_between(500, 599) & pl.col("severity").is_in(["critical", "error"])).height
+    if flagged_5xx:
+        return errs
+    return pl.concat([errs, fivexx])
+
+
+def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int) -> list[Window]:
+    """Time windows where error events rise above the run's baseline."""
+    ev = error_events(flagged, access)
+    if ev.height == 0:
+        return []
+    every = f"{bucket}s"
+    counts = (ev.group_by(pl.col("ts").dt.truncate(every).alias("b")).len().sort("b"))
+    lo, hi = counts["b"].min(), counts["b"].max()
+    full = pl.DataFrame({"b": pl.datetime_range(lo, hi, every, eager=True, time_zone="UTC")})
+    counts = full.join(counts, on="b", how="left").with_columns(pl.col("len").fill_null(0))
+    # the baseline over the buckets of the whole run that had any activity at all
+    baseline = float(counts["len"].median() or 0.0)
+    threshold = baseline + max(3.0, 3.0 * math.sqrt(baseline))
+    hot = counts.filter(pl.col("len") >= threshold)
+    windows: list[Window] = []
+    for b, n in hot.iter_rows():
+        excess = int(n - baseline)
+        if windows and (b - windows[-1].end).total_seconds() <= MERGE_GAP_BUCKETS * bucket:
+            w = windows[-1]
+            w.end = b + dt.timedelta(seconds=bucket)
+            w.errors += excess
+        else:
+            windows.append(Window(b, b + dt.timedelta(seconds=bucket), excess))
+    windows = [w for w in windows if w.errors >= MIN_EXCESS]
+    # tighten each window to the first and last error event inside it
+    out = []
+    for w in windows:
+        inside = ev.filter(pl.col("ts").is_between(w.start, w.end, closed="left"))
+        if inside.height:
+            out.append(Window(inside["ts"].min(), inside["ts"].max(), w.errors))
+    return out
+
+
+_ID = re.compile(r"(?<=/)(?:\d+|[0-9a-f]{8,}|[0-9a-f-]{36})(?=/|$)")
+
+
+def endpoint_of(method: str | None, path: str | None) -> str | None:
+    """`GET /api/items/521?x=1` -> `GET /api/items/{id}`: numbers and ids masked, query dropped."""
+    if not path:
+        return None
+    path = path.split("?", 1)[0]
+    path = _ID.sub("{id}", path)
+    return f"{method} {path}" if method else path
+
+
+def impact(window: Window, access: pl.DataFrame, flagged: pl.DataFrame, targets: dict) -> dict:
+    """Requests, errors, latency and what was hit hardest, for one window (access logs only)."""
+    req = access.filter(pl.col("ts").is_between(window.start, window.end))
+    n = req.height
+    errors = int(req.filter(pl.col("status") >= 500).height)
+    status = {str(k): int(v) for k, v in req.group_by("status").len().sort("status").iter_rows()} if n else {}
+    durations = req.get_column("duration").drop_nulls() if n else pl.Series([], dtype=pl.Float32)
+    lat = None
+    if len(durations):
+        lat = {f"p{q}": round(float(durations.quantile(q / 100, "linear")), 4) for q in (50, 95, 99)}
+    rate = (errors / n) if n else None
+    out = {
+        "requests": n, "errors": errors, "error_rate": round(rate, 4) if rate is not None else None,
+        "status": status, "latency": lat,
+        "targets": {
+            "error_rate": targets["error_rate"], "latency_s": targets["latency_s"],
+            "error_rate_met": (rate is not None and rate < targets["error_rate"]) if n else None,
+            "latency_met": (lat["p95"] < targets["latency_s"]) if lat else None,
+        },
+        "endpoints": [], "upstreams": [],
+    }
+    # endpoints and upstreams: from the failed access-log events themselves (few: Python is fine)
+    failed = flagged.filter(pl.col("ts").is_between(window.start, window.end)
+                            & pl.col("format").is_in(list(_ACCESS)) & (pl.col("status") >= 500)).head(20_000)
+    ends: dict[str, int] = {}
+    ups: dict[str, int] = {}
+    for fmt, text, upstream in failed.select("format", "text", "upstream").iter_rows():
+        f = formats.fields_of(fmt, text)
+        ep = endpoint_of(f.get("method"), f.get("path"))
+        if ep:
+            ends[ep] = ends.get(ep, 0) + 1
+        up = upstream or f.get("upstream_addr") or f.get("upstream_host")
+        if up and up != "-":
+            for u in str(up).split(", "):
+                ups[u] = ups.get(u, 0) + 1
+    out["endpoints"] = [{"endpoint": k, "errors": v} for k, v in sorted(ends.items(), key=lambda kv: -kv[1])[:10]]
+    out["upstreams"] = [{"upstream": k, "errors": v} for k, v in sorted(ups.items(), key=lambda kv: -kv[1])[:10]]
+    return out
+
+
+_ACCESS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
+
+
+def timeline(flagged: pl.DataFrame, access: pl.DataFrame, start: dt.datetime | None, end: dt.datetime | None,
+             bucket: int, max_series: int = 12) -> dict:
+    """Flagged events per bucket by component and class, plus requests and 5xx per bucket."""
+    if start is None or end is None:
+        return {"bucket_seconds": bucket, "start": None, "end": None, "series": [], "requests": None, "errors": None}
+    every = f"{bucket}s"
+    lo = pl.Series([start]).dt.truncate(every)[0]
+    edges = pl.datetime_range(lo, end, every, eager=True, time_zone="UTC")
+    base = pl.DataFrame({"b": edges})
+    series = []
+    f = flagged.filter(pl.col("ts").is_not_null())
+    if f.height:
+        top = f.group_by("component", "class").len().sort("len", descending=True).head(max_series)
+        for comp, cls, _n in top.iter_rows():
+            c = (f.filter((pl.col("component") == comp) & (pl.col("class") == cls))
+                 .group_by(pl.col("ts").dt.truncate(every).alias("b")).len())
+            counts = base.join(c, on="b", how="left").get_column("len").fill_null(0).to_list()
+            series.append({"component": comp, "class": cls, "counts": counts})
+    requests = errors = None
+    a = access.filter(pl.col("ts").is_not_null())
+    if a.height:
+        g = a.group_by(pl.col("ts").dt.truncate(every).alias("b")).agg(
+            pl.len().alias("n"), (pl.col("status") >= 500).sum().alias("e"))
+        j = base.join(g, on="b", how="left")
+        requests = j.get_column("n").fill_null(0).to_list()
+        errors = j.get_column("e").fill_null(0).to_list()
+    return {"bucket_seconds": bucket, "start": _iso(lo), "end": _iso(end), "series": series,
+            "requests": requests, "errors": errors}
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
