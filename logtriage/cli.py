@@ -328,3 +328,119 @@ def rules_explain(rule_id: str, rule_dirs: tuple[str, ...]) -> None:
             click.echo(f"  - {step}")
     if r.match:
         click.echo(f"Example: {r.match[0]}")
+
+
+# -- analyze / report --------------------------------------------------------------------------
+
+def _when(value: str | None, tz: str):
+    """--since/--until: ISO 8601 (a time without zone is read in --tz)."""
+    if value is None:
+        return None
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-21T10:14:00Z") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=ZoneInfo(tz))
+    return t.astimezone(dt.timezone.utc)
+
+
+def _analysis_options(f: Callable) -> Callable:
+    f = click.option("--until", metavar="TIME", help="Ignore events after TIME (ISO 8601).")(f)
+    f = click.option("--since", metavar="TIME", help="Ignore events before TIME (ISO 8601).")(f)
+    f = click.option("--target-error-rate", type=float, default=0.001, show_default=True,
+                     help="Error-rate objective the impact is compared with (0.001 = 0.1 %).")(f)
+    f = click.option("--target-latency", type=float, default=2.0, show_default=True, metavar="SECONDS",
+                     help="Response-time objective (p95) the impact is compared with.")(f)
+    return f
+
+
+def _run_analysis(paths, rule_dirs, tz, force_format, since, until, target_error_rate, target_latency) -> dict:
+    from logtriage.correlate.analysis import analyze as run_analysis
+    _load_rules(rule_dirs)   # exits 2 with every rule-file problem listed
+    try:
+        doc = run_analysis(list(paths), rule_dirs=list(rule_dirs), tz=tz, force_format=force_format,
+                           since=_when(since, tz), until=_when(until, tz),
+                           targets={"error_rate": target_error_rate, "latency_s": target_latency},
+                           on_problem=_say_problem)
+    except LogtriageError as err:
+        click.echo(f"logtriage: {err}", err=True)
+        sys.exit(EXIT_USAGE)
+    if not doc["sources"]:
+        click.echo("logtriage: no readable input: nothing was analysed.", err=True)
+        sys.exit(EXIT_USAGE)
+    return doc
+
+
+def _use_color() -> bool:
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+@main.command(context_settings=CONTEXT)
+@_paths
+@click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: the story for a terminal; json: the analysis document (docs/json-schema.md).")
+@click.option("--fail-on", metavar="CLASS|any",
+              help="Exit 1 when an incident was found whose causes include CLASS (a TAXONOMY.md id), "
+                   "or any incident with 'any'. For CI and alerting.")
+@_analysis_options
+@_input_options
+@_rules_option
+def analyze(paths, out_format, fail_on, since, until, target_error_rate, target_latency, tz, force_format,
+            rule_dirs) -> None:
+    """Find the incidents in logs and rank their likely root causes, with the evidence.
+
+    Reads every source at once, classifies each error line, groups the errors into incidents
+    across sources and time, links them through what they name (upstream host:port, database,
+    listening ports, restarts) and ranks causes: deeper layers and earlier onsets first, and
+    those that explain the most symptoms.
+
+    \b
+    Examples:
+      logtriage analyze ./incident-logs/
+      logtriage analyze nginx/ postgres/ app/ --format json > analysis.json
+      logtriage analyze /var/log/ --since 2026-11-21T10:00:00Z --fail-on any
+    """
+    from logtriage.report import render
+    doc = _run_analysis(paths, rule_dirs, tz, force_format, since, until, target_error_rate, target_latency)
+    click.echo(render(doc, out_format, color=_use_color() and out_format == "text"), nl=False)
+    if fail_on:
+        hit = any(fail_on == "any" or any(c["id"] == fail_on for c in inc["causes"]) for inc in doc["incidents"])
+        sys.exit(EXIT_FOUND if hit else EXIT_OK)
+
+
+@main.command(context_settings=CONTEXT)
+@_paths
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Where to write the report (an .html file).")
+@_analysis_options
+@_input_options
+@_rules_option
+def report(paths, output, since, until, target_error_rate, target_latency, tz, force_format, rule_dirs) -> None:
+    """Write a self-contained HTML postmortem report for the logs.
+
+    One file with the verdict, the impact, a timeline chart, the ranked causes with their
+    evidence and remediation, what else was seen, and every source read. It loads nothing from
+    outside (it opens during a network outage) and embeds the analysis JSON.
+
+    \b
+    Example:
+      logtriage report ./incident-logs/ -o postmortem.html
+    """
+    from logtriage.report import render
+    doc = _run_analysis(paths, rule_dirs, tz, force_format, since, until, target_error_rate, target_latency)
+    html = render(doc, "html")
+    try:
+        with open(output, "w", encoding="utf-8") as fh:
+            fh.write(html)
+    except OSError as err:
+        click.echo(f"logtriage: {output}: cannot write the report ({err.strerror or err}).", err=True)
+        sys.exit(EXIT_USAGE)
+    verdict = doc["incidents"][0]["causes"][0] if doc["incidents"] and doc["incidents"][0]["causes"] else None
+    if verdict:
+        click.echo(f"wrote {output}: most likely {verdict['id']} in {verdict['component']} "
+                   f"(confidence {verdict['confidence']:.0%})")
+    else:
+        click.echo(f"wrote {output}: no incident found")

@@ -49,18 +49,19 @@ def error_events(flagged: pl.DataFrame, access: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([errs, fivexx])
 
 
-def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int) -> list[Window]:
-    """Time windows where error events rise above the run's baseline."""
+def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int,
+                 start_end: tuple[dt.datetime, dt.datetime] | None = None) -> list[Window]:
+    """Time windows where error events rise above the run's baseline (over the run's whole span)."""
     ev = error_events(flagged, access)
     if ev.height == 0:
         return []
     every = f"{bucket}s"
     counts = (ev.group_by(pl.col("ts").dt.truncate(every).alias("b")).len().sort("b"))
-    lo, hi = counts["b"].min(), counts["b"].max()
+    lo, hi = start_end if start_end else (counts["b"].min(), counts["b"].max())
     full = pl.DataFrame({"b": pl.datetime_range(lo, hi, every, eager=True, time_zone="UTC")})
     counts = full.join(counts, on="b", how="left").with_columns(pl.col("len").fill_null(0))
-    # the baseline over the buckets of the whole run that had any activity at all
-    baseline = float(counts["len"].median() or 0.0)
+    # the baseline: a low quantile, since an outage may fill most of the logs someone collected
+    baseline = float(counts["len"].quantile(0.2, "lower") or 0.0)
     threshold = baseline + max(3.0, 3.0 * math.sqrt(baseline))
     hot = counts.filter(pl.col("len") >= threshold)
     windows: list[Window] = []

@@ -1,0 +1,155 @@
+"""Links through what events name -> the incident-level causes only correlation can establish.
+
+config.port_mismatch: connections refused on host:A while the service meant to be there says
+it listens on host:B. service.down: refused (or no healthy upstream) on host:A while the service
+that listened there stopped and did not come back, or its log fell silent. A service with crash
+or OOM evidence is left to proc.crash / proc.oom, which the class candidates already carry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from logtriage.correlate.ranking import Candidate, entities_of, evidence_rows
+
+_ANY_HOST = {"0.0.0.0", "::", "[::]", "*", "", "localhost", "127.0.0.1", "::1", "[::1]"}
+_REFUSED = ("conn.refused", "upstream.unavailable", "timeout.connect")
+
+
+def split_hostport(value: str | None) -> tuple[str, str] | None:
+    if not value or ":" not in value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        return None
+    return host.strip("[]"), port
+
+
+def same_host(a: str, b: str) -> bool:
+    return a == b or (a in _ANY_HOST and b in _ANY_HOST)
+
+
+def listen_map(signals: pl.DataFrame) -> list[dict]:
+    """Every `listening` signal as {ts, component, host, port, row}, in time order."""
+    out = []
+    for row in signals.filter(pl.col("signal") == "listening").iter_rows(named=True):
+        ents = entities_of(row["entities"])
+        hp = split_hostport(ents.get("listen"))
+        host, port = (hp if hp else (ents.get("host", ""), ents.get("port")))
+        if port:
+            out.append({"ts": row["ts"], "component": row["component"], "host": host or "", "port": str(port),
+                        "row": row})
+    return out
+
+
+def refused_targets(ev: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """host:port -> the refused / no-upstream events naming it."""
+    rows = ev.filter(pl.col("class").str.split("/").list.first().is_in(list(_REFUSED)))
+    if rows.height == 0:
+        return {}
+    ents = rows.get_column("entities").to_list()
+    ups = rows.get_column("upstream").to_list()
+    targets = []
+    for e, u in zip(ents, ups, strict=True):
+        d = entities_of(e)
+        t = d.get("upstream") or u
+        if not t and d.get("host") and d.get("port"):
+            t = f"{d['host']}:{d['port']}"
+        targets.append(t)
+    rows = rows.with_columns(pl.Series("_target", targets, dtype=pl.String)).filter(pl.col("_target").is_not_null())
+    return {t: g for (t,), g in rows.group_by("_target")}
+
+
+def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start: dt.datetime,
+          end: dt.datetime, class_cands: list[Candidate], layers: dict[str, str]) -> list[Candidate]:
+    """Incident-level candidates (config.port_mismatch, service.down) for one incident."""
+    out: list[Candidate] = []
+    listens = listen_map(signals)
+    crashed = {c.component for c in class_cands if c.id in ("proc.crash", "proc.oom")}
+    for target, rows in refused_targets(ev).items():
+        hp = split_hostport(target)
+        if not hp:
+            continue
+        host, port = hp
+        rows = rows.sort("ts")
+        onset = rows["ts"][0]
+        proxy = rows["component"].mode().to_list()[0]
+        # who listened on the target before, and where does anyone of that kind listen now
+        owners = [lm for lm in listens if lm["port"] == port and same_host(lm["host"], host) and lm["ts"] <= end]
+        owner = owners[-1]["component"] if owners else None
+        # the latest listen of each app-side component up to the incident's end
+        latest: dict[str, dict] = {}
+        for lm in listens:
+            if lm["ts"] <= end and layers.get(lm["component"], "app") not in ("db", "cache"):
+                latest[lm["component"]] = lm
+        elsewhere = [lm for comp, lm in latest.items()
+                     if same_host(lm["host"], host) and lm["port"] != port
+                     and (owner is None or comp == owner) and comp != proxy]
+        if elsewhere:
+            lm = max(elsewhere, key=lambda x: x["ts"])
+            svc = lm["component"]
+            ev_rows = evidence_rows(rows, 3) + evidence_rows(_signal_rows(lm["row"]), 1)
+            out.append(Candidate(
+                id="config.port_mismatch", component=f"{proxy} config", count=rows.height,
+                onset=min(onset, lm["ts"]) if lm["ts"] >= start - dt.timedelta(minutes=10) else onset,
+                last=rows["ts"][-1], layer="app", evidence=sorted(ev_rows, key=lambda e: e["ts"] or ""),
+                rules=[], inferred=True,
+                phrase=(f"{proxy} dialled {target} (connection refused) while {svc} listens on "
+                        f"{lm['host']}:{lm['port']}"),
+                check_first=(f"Compare {proxy}'s upstream for {target} with the address {svc} logged at start-up "
+                             f"({lm['host']}:{lm['port']}): `ss -ltnp` on the host shows who listens where."),
+                remediation=[f"Point {proxy}'s upstream at {lm['host']}:{lm['port']} (or start {svc} on port {port}) "
+                             "and reload the proxy.",
+                             "Take the port from one source of truth (environment or service discovery) for both sides.",
+                             "Add a deploy check that probes the proxy's upstream address after each release.",
+                             "Alert on connection-refused errors at the proxy, not only on 5xx rates."],
+                logged_by=sorted({proxy, svc}),
+            ))
+            continue
+        svc = owner
+        if svc is None:
+            continue
+        if svc in crashed:
+            continue
+        stops = signals.filter((pl.col("component") == svc)
+                               & pl.col("signal").is_in(["stopping", "stopped", "exited"])
+                               & (pl.col("ts") <= onset + dt.timedelta(seconds=5)))
+        starts_after = signals.filter((pl.col("component") == svc)
+                                      & pl.col("signal").is_in(["started", "listening", "restarted"])
+                                      & (pl.col("ts") > onset))
+        last_seen = activity.filter(pl.col("component") == svc)["ts"].max() if activity.height else None
+        silent = last_seen is not None and last_seen <= onset + dt.timedelta(seconds=2)
+        if (stops.height or silent) and starts_after.height == 0:
+            stop_rows = evidence_rows(_signals_as_rows(stops), 2) if stops.height else []
+            when = stops["ts"][-1] if stops.height else last_seen
+            out.append(Candidate(
+                id="service.down", component=svc, count=rows.height, onset=min(onset, when),
+                last=rows["ts"][-1], layer=layers.get(svc, "app"),
+                evidence=sorted(stop_rows + evidence_rows(rows, 3), key=lambda e: e["ts"] or ""),
+                rules=[], inferred=True,
+                phrase=(f"{svc} stopped at {when.strftime('%H:%M:%S')} and did not come back, so {proxy}'s "
+                        f"connections to {target} were refused" if stops.height else
+                        f"{svc}'s log fell silent at {when.strftime('%H:%M:%S')} and {proxy}'s connections to "
+                        f"{target} were refused"),
+                check_first=(f"Is {svc} running? Check its process manager (systemctl status, kubectl get pods) "
+                             f"and whether anything listens on {target} (`ss -ltnp`)."),
+                remediation=[f"Start {svc} again and confirm it listens on {target}.",
+                             "Run it under a supervisor that restarts it (systemd Restart=on-failure, a Deployment).",
+                             "Give the proxy an active health check so it stops sending traffic to a dead upstream.",
+                             "Alert when the service's own log goes silent or its process count drops to zero."],
+                logged_by=sorted({proxy, svc}),
+            ))
+    return out
+
+
+def _signal_rows(row: dict) -> pl.DataFrame:
+    return pl.DataFrame([{"ts": row["ts"], "source": row["source"], "line": row["line"],
+                          "component": row["component"], "class": None, "rule": row["rule"],
+                          "text": row["raw"]}])
+
+
+def _signals_as_rows(sig: pl.DataFrame) -> pl.DataFrame:
+    return sig.select("ts", "source", "line", "component", pl.lit(None, dtype=pl.String).alias("class"), "rule",
+                      pl.col("raw").alias("text"))

@@ -1,0 +1,247 @@
+"""An incident's flagged events -> candidate root causes, scored, explained and ranked.
+
+Candidates are the classes present in the incident, each tied to the component it blames
+(a database class logged by the app blames the database), plus the incident-level causes only
+correlation can establish (config.port_mismatch, service.down; see entities.py). Each is scored
+from evidence a reviewer can follow:
+
+  onset        it started before (or with) the first symptom
+  depth        database, cache and system below the app, the app below the proxy
+  explains     the share of the incident's other findings it explains through rules/links.toml
+  specificity  a named cause beats a generic symptom (http.5xx is the least specific)
+  volume       it rose above its own level before the incident (a steady background is context)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from logtriage.classify.loader import Rule, builtin_rules_dir
+
+WEIGHTS = {"explains": 0.30, "depth": 0.20, "onset": 0.20, "specificity": 0.15, "volume": 0.15}
+LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
+DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
+              "timeout.query")
+SPECIFICITY = {
+    "http.5xx": 0.1, "timeout.upstream": 0.35, "conn.refused": 0.4, "conn.reset": 0.4,
+    "conn.reset_before_headers": 0.45, "upstream.unavailable": 0.4, "timeout.connect": 0.45,
+    "health.probe_failed": 0.5, "ratelimit": 0.6, "config.port_mismatch": 0.95, "service.down": 0.9,
+}
+# what a class says happened, for the one-sentence explanation
+PHRASES = {
+    "db.too_many_connections": "{c} refused new sessions (too many clients)",
+    "db.connection_terminated": "{c} terminated its sessions (shutdown, restart or recovery)",
+    "db.auth_failed": "{c} rejected the application's credentials",
+    "db.slow_query": "{c} ran slow or lock-blocked queries",
+    "timeout.query": "{c} cancelled statements on a timeout",
+    "pool.exhausted": "{c}'s connection pool had no connection to give",
+    "proc.crash": "{c} crashed",
+    "proc.oom": "{c} ran out of memory",
+    "resource.fd_exhausted": "{c} ran out of file descriptors",
+    "resource.disk_full": "{c} ran out of disk space",
+    "dns.failure": "{c} could not resolve a host name",
+    "tls.failure": "{c} failed TLS handshakes",
+    "health.probe_failed": "{c} failed its health checks",
+    "upstream.unavailable": "{c} had no healthy upstream",
+    "conn.refused": "{c} had connections refused",
+    "conn.reset_before_headers": "{c}'s upstream closed connections before answering",
+    "conn.reset": "{c} had connections reset",
+    "timeout.connect": "{c} timed out connecting",
+    "timeout.upstream": "{c} timed out waiting for its upstream",
+    "ratelimit": "{c} rate-limited requests",
+    "http.5xx": "{c} answered with server errors",
+}
+
+
+def load_links(path: Path | None = None) -> dict[str, set[str]]:
+    """cause -> every effect reachable through rules/links.toml (transitive)."""
+    path = path or (builtin_rules_dir() / "links.toml")
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    direct: dict[str, set[str]] = {}
+    for link in doc.get("link", []):
+        direct.setdefault(link["cause"], set()).update(link.get("effects", []))
+    closure: dict[str, set[str]] = {}
+    for cause in direct:
+        seen: set[str] = set()
+        todo = list(direct[cause])
+        while todo:
+            e = todo.pop()
+            if e in seen or e == cause:
+                continue
+            seen.add(e)
+            todo.extend(direct.get(e, ()))
+        closure[cause] = seen
+    return closure
+
+
+@dataclass
+class Candidate:
+    id: str
+    component: str
+    count: int
+    onset: dt.datetime
+    last: dt.datetime
+    layer: str
+    evidence: list[dict]
+    rules: list[str]
+    steady: bool = False
+    inferred: bool = False
+    phrase: str | None = None
+    check_first: str = ""
+    remediation: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0
+    explains: list[dict] = field(default_factory=list)
+    logged_by: list[str] = field(default_factory=list)
+
+
+def root(cls: str) -> str:
+    return cls.split("/", 1)[0]
+
+
+def blame_expr(db_component: str | None, layers: dict[str, str]) -> pl.Expr:
+    """The component a finding blames: database classes logged elsewhere blame the database."""
+    comp = pl.col("component")
+    if db_component is None:
+        return comp
+    is_db_class = pl.col("class").str.split("/").list.first().is_in(list(DB_CLASSES))
+    not_db = ~comp.replace_strict(layers, default="app", return_dtype=pl.String).is_in(["db"])
+    return pl.when(is_db_class & not_db).then(pl.lit(db_component)).otherwise(comp)
+
+
+def evidence_rows(rows: pl.DataFrame, limit: int = 5) -> list[dict]:
+    """Representative lines: the first one, then the first of each other source and rule."""
+    if rows.height == 0:
+        return []
+    picked = rows.sort("ts").unique(subset=["source", "rule"], keep="first", maintain_order=True).head(limit)
+    out = []
+    for r in picked.sort("ts").iter_rows(named=True):
+        out.append({"ts": _iso(r["ts"]), "source": r["source"], "line": r["line"], "component": r["component"],
+                    "class": r.get("class"), "rule": r.get("rule"), "text": r.get("text") or r.get("raw")})
+    return out
+
+
+def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.datetime,
+                     window_end: dt.datetime, pre_seconds: float, layers: dict[str, str],
+                     rules: dict[str, Rule]) -> list[Candidate]:
+    """One candidate per (class, blamed component) among the incident's events."""
+    out = []
+    if ev.height == 0:
+        return out
+    ev = ev.with_columns(pl.col("class").str.split("/").list.first().alias("root"))
+    before = before.with_columns(pl.col("class").str.split("/").list.first().alias("root"))
+    span = max((window_end - window_start).total_seconds(), 1.0)
+    for (cls, comp), rows in ev.group_by("root", "blame", maintain_order=True):
+        rows = rows.sort("ts")
+        n = rows.height
+        pre = before.filter((pl.col("root") == cls) & (pl.col("blame") == comp)).height
+        pre_rate = pre / pre_seconds if pre_seconds > 0 else 0.0
+        in_rate = n / span
+        steady = pre >= 3 and pre_rate >= 0.3 * in_rate
+        top_rule = rows.group_by("rule").len().sort("len", descending=True)["rule"][0]
+        rule = rules.get(top_rule)
+        layer = "db" if cls in DB_CLASSES else layers.get(comp, "app")
+        out.append(Candidate(
+            id=cls, component=comp, count=n, onset=rows["ts"][0], last=rows["ts"][-1], layer=layer,
+            evidence=evidence_rows(rows), rules=rows["rule"].unique().to_list(), steady=steady,
+            check_first=rule.check_first if rule else "", remediation=list(rule.remediation) if rule else [],
+            logged_by=sorted(rows["component"].unique().to_list()),
+        ))
+    return out
+
+
+def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.datetime,
+          window_end: dt.datetime) -> list[Candidate]:
+    """Score every candidate and return them best first."""
+    if not cands:
+        return []
+    live = [c for c in cands if not c.steady]
+    first = min((c.onset for c in live), default=window_start)
+    duration = max((window_end - first).total_seconds(), 1.0)
+    tolerance = max(1.0, 0.02 * duration)
+    for c in cands:
+        effects = links.get(c.id, set())
+        others = [o for o in live if o is not c and not (o.id == c.id)]
+        total = sum(o.count for o in others)
+        explained = [o for o in others if o.id in effects]
+        c.explains = [{"class": o.id, "component": o.component, "count": o.count}
+                      for o in sorted(explained, key=lambda o: -o.count)]
+        expl = (sum(o.count for o in explained) / total) if total else 0.3
+        lead = (c.onset - first).total_seconds()
+        onset = 1.0 if lead <= tolerance else max(0.0, 1.0 - lead / duration)
+        depth = 0.7 if c.inferred else LAYER_DEPTH.get(c.layer, 0.5)
+        spec = SPECIFICITY.get(c.id, 0.85)
+        import math
+        volume = min(1.0, math.log10(1 + c.count) / 2.0) * (0.2 if c.steady else 1.0)
+        if c.inferred:
+            volume = max(volume, 0.8)
+        c.scores = {"onset": round(onset, 3), "depth": round(depth, 3), "explains": round(expl, 3),
+                    "specificity": round(spec, 3), "volume": round(volume, 3)}
+        c.score = sum(WEIGHTS[k] * v for k, v in c.scores.items())
+        if c.steady:
+            c.score *= 0.5
+    return sorted(cands, key=lambda c: (-c.score, c.onset))
+
+
+def confidences(ranked: list[Candidate]) -> list[float]:
+    """Confidence in [0, 1]: the score, discounted by how close the runner-up is."""
+    if not ranked:
+        return []
+    s1 = ranked[0].score
+    s2 = ranked[1].score if len(ranked) > 1 else 0.0
+    out = []
+    for i, c in enumerate(ranked):
+        if i == 0:
+            conf = s1 * (0.55 + 0.45 * ((s1 - s2) / s1 if s1 else 0))
+        else:
+            conf = c.score * (c.score / s1 if s1 else 0) * 0.6
+        out.append(round(min(0.99, max(0.01, conf)), 2))
+    return out
+
+
+def explanation(c: Candidate) -> str:
+    """One sentence naming the chain: what happened where, from when, before which symptoms."""
+    head = c.phrase or PHRASES.get(c.id, "{c}: " + c.id).format(c=c.component)
+    when = c.onset.strftime("%H:%M:%S") if c.onset else "?"
+    if not c.explains:
+        return f"{head} from {when} ({_n(c.count)} event{'s' if c.count != 1 else ''})."
+    parts = [f"{_n(e['count'])} {e['component']} {e['class']}" for e in c.explains[:4]]
+    symptoms = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    return f"{head} from {when}, explaining {symptoms}."
+
+
+def cause_dict(rank: int, c: Candidate, confidence: float) -> dict:
+    return {
+        "rank": rank, "id": c.id, "component": c.component, "confidence": confidence,
+        "onset": _iso(c.onset), "explanation": explanation(c), "explains": c.explains,
+        "evidence": c.evidence, "check_first": c.check_first, "remediation": c.remediation,
+        "count": c.count, "logged_by": c.logged_by, "score": c.scores,
+    }
+
+
+def entities_of(value: str | None) -> dict:
+    if not value:
+        return {}
+    try:
+        return {k: v for k, v in json.loads(value).items() if v is not None}
+    except ValueError:
+        return {}
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    if t is None:
+        return None
+    return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
