@@ -30,7 +30,8 @@ READ_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 
 # Files in a walked directory that are certainly not logs.
-_NOT_LOGS = (".png", ".jpg", ".jpeg", ".gif", ".pdf", ".zip", ".tar", ".so", ".pyc", ".html")
+_NOT_LOGS = (".png", ".jpg", ".jpeg", ".gif", ".pdf", ".zip", ".tar", ".so", ".pyc", ".html", ".md", ".toml",
+             ".yaml", ".yml", ".py", ".sh")
 
 
 @dataclass
