@@ -29,10 +29,10 @@ KEY_SIGNALS = ("listening", "started", "stopping", "stopped", "exited", "restart
 def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "UTC",
             since: dt.datetime | None = None, until: dt.datetime | None = None,
             targets: dict | None = None, force_format: str | None = None,
-            on_problem: Callable | None = None) -> dict:
+            on_problem: Callable | None = None, builtin_rules: bool = True) -> dict:
     """Read, classify and correlate the inputs; return the analysis document."""
     targets = {**DEFAULT_TARGETS, **(targets or {})}
-    rules = load_rules(rule_dirs or [])
+    rules = load_rules(rule_dirs or [], builtin=builtin_rules)
     clf = Classifier(rules, "rule")
     collector = Collector(Classifier(rules, "signal"), since=since, until=until)
     run = pipeline.Run()
