@@ -107,7 +107,7 @@ def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bo
       logtriage scan big.log --stats
     """
     run = pipeline.Run()
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     classify = None if stats_only and not rule_dirs else _classifier(rule_dirs)
     emitted = 0
     try:

@@ -166,9 +166,13 @@ class _ReadError(Exception):
 def _raw_blocks(inp: Input, idle: float) -> Iterator[bytes | None]:
     """Yield byte blocks as read (None = the pipe went idle), decompressing gzip by magic bytes."""
     if inp.path == "-":
-        fd = sys.stdin.buffer.fileno() if hasattr(sys.stdin, "buffer") else None
-        if fd is None:  # a test runner's fake stdin
-            data = sys.stdin.read()
+        try:
+            fd = sys.stdin.buffer.fileno()
+        except (AttributeError, ValueError, io.UnsupportedOperation):
+            fd = None
+        if fd is None:  # an in-memory stdin (a test runner's): read it whole
+            stream = getattr(sys.stdin, "buffer", sys.stdin)
+            data = stream.read()
             yield data.encode() if isinstance(data, str) else data
             return
         reader = _fd_reader(fd, idle)

@@ -55,7 +55,7 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
     if t0 is not None:
         every = f"{bucket}s"
         span = (pl.Series([t0]).dt.truncate(every)[0], pl.Series([t1]).dt.truncate(every)[0])
-    windows = incidents.find_windows(data.flagged, data.access, bucket, span)
+    windows = incidents.find_windows(data.flagged, data.access, bucket, span, data.activity)
 
     db_comp = _db_component(data)
     flagged = data.flagged.with_columns(ranking.blame_expr(db_comp, data.layers).alias("blame"))

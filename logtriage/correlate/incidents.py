@@ -20,6 +20,7 @@ from logtriage import formats
 NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 MIN_EXCESS = 5            # excess error events a window needs to be an incident
 MERGE_GAP_BUCKETS = 3     # hot buckets this close merge into one window
+ERROR_SHARE = 0.2         # ... or errors are at least this share of all events logged in the bucket
 
 
 @dataclass
@@ -50,8 +51,13 @@ def error_events(flagged: pl.DataFrame, access: pl.DataFrame) -> pl.DataFrame:
 
 
 def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int,
-                 start_end: tuple[dt.datetime, dt.datetime] | None = None) -> list[Window]:
-    """Time windows where error events rise above the run's baseline (over the run's whole span)."""
+                 start_end: tuple[dt.datetime, dt.datetime] | None = None,
+                 activity: pl.DataFrame | None = None) -> list[Window]:
+    """Time windows where error events rise above the run's baseline (over the run's whole span).
+
+    A bucket is hot when its errors clearly exceed the baseline, or when errors are a large share
+    of everything logged in it (an outage that fills the whole capture has no quiet baseline).
+    """
     ev = error_events(flagged, access)
     if ev.height == 0:
         return []
@@ -63,10 +69,17 @@ def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int,
     # the baseline: a low quantile, since an outage may fill most of the logs someone collected
     baseline = float(counts["len"].quantile(0.2, "lower") or 0.0)
     threshold = baseline + max(3.0, 3.0 * math.sqrt(baseline))
-    hot = counts.filter(pl.col("len") >= threshold)
+    hot_expr = pl.col("len") >= threshold
+    if activity is not None and activity.height:
+        per = activity.group_by(pl.col("ts").dt.truncate(every).alias("b")).agg(pl.col("len").sum().alias("all"))
+        counts = counts.join(per, on="b", how="left").with_columns(pl.col("all").fill_null(0))
+        hot_expr = hot_expr | ((pl.col("len") >= 3) & (pl.col("len") >= ERROR_SHARE * pl.col("all")))
+    # a bucket hot by share (not above baseline) counts all its errors
+    hot = counts.filter(hot_expr).select(
+        "b", pl.when(pl.col("len") >= threshold).then(pl.col("len") - baseline).otherwise(pl.col("len")).alias("x"))
     windows: list[Window] = []
-    for b, n in hot.iter_rows():
-        excess = int(n - baseline)
+    for b, x in hot.iter_rows():
+        excess = int(x)
         if windows and (b - windows[-1].end).total_seconds() <= MERGE_GAP_BUCKETS * bucket:
             w = windows[-1]
             w.end = b + dt.timedelta(seconds=bucket)

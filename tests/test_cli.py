@@ -1,0 +1,79 @@
+"""The command line: help that teaches, exit codes by meaning, stdin, clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from logtriage.cli import main
+from tests.conftest import DATA
+
+COMMANDS = [["scan"], ["analyze"], ["report"], ["formats"], ["formats", "detect"], ["rules"], ["rules", "list"],
+            ["rules", "test"], ["rules", "explain"]]
+LINE = ('2026/11/21 10:13:09 [error] 24998#24998: *316 connect() failed (111: Connection refused) while connecting '
+        'to upstream, client: 127.0.0.1, server: shop.lab.local, request: "GET /api/items/71 HTTP/1.1", upstream: '
+        '"http://127.0.0.1:28050/api/items/71", host: "shop.lab.local"')
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(runner, cmd):
+    for flag in ("--help", "-h"):
+        result = runner.invoke(main, [*cmd, flag])
+        assert result.exit_code == 0, result.output
+        assert "Example" in result.output
+
+
+def test_scan_reads_stdin_and_flags_with_entities(runner):
+    result = runner.invoke(main, ["scan", "--format", "ndjson", "--rules", str(DATA / "rules_small"), "-"],
+                           input=LINE + "\n")
+    assert result.exit_code == 0, result.output
+    [event] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert event["class"] == "conn.refused" and event["rule"] == "nginx.upstream_refused"
+    assert event["entities"] == {"upstream": "127.0.0.1:28050"}
+    assert event["format"] == "nginx_error" and event["line"] == 1 and event["source"] == "-"
+    assert event["fields"]["client"] == "127.0.0.1"
+
+
+def test_scan_all_emits_unflagged_events_with_null_class(runner):
+    result = runner.invoke(main, ["scan", "--format", "ndjson", "--all", "-"], input="hello world\n")
+    [event] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert event["class"] is None and event["format"] == "plain" and event["message"] == "hello world"
+
+
+def test_no_readable_input_exits_2_and_names_the_path(runner, tmp_path):
+    result = runner.invoke(main, ["analyze", str(tmp_path / "missing.log")])
+    assert result.exit_code == 2
+    assert "missing.log: no such file or directory" in result.stderr
+
+
+def test_invalid_rule_files_exit_2_with_every_problem(runner, tmp_path):
+    (tmp_path / "bad.toml").write_text('[[rule]]\nid = "x.y"\nclass = "nope"\n')
+    result = runner.invoke(main, ["scan", "--rules", str(tmp_path), "-"], input="x\n")
+    assert result.exit_code == 2
+    assert "bad.toml" in result.stderr and "x.y: class 'nope' is not a TAXONOMY.md id" in result.stderr
+
+
+def test_fail_on_exit_codes(runner, tmp_path):
+    log = tmp_path / "nginx" / "error.log"
+    log.parent.mkdir()
+    log.write_text("".join(LINE.replace("10:13:09", f"10:13:{s:02d}").replace("*316", f"*{s}") + "\n"
+                           for s in range(0, 60) for _ in range(2)))
+    rules = ["--rules", str(DATA / "rules_small")]
+    found = runner.invoke(main, ["analyze", str(tmp_path), "--fail-on", "any", *rules])
+    assert found.exit_code == 1, found.output
+    other = runner.invoke(main, ["analyze", str(tmp_path), "--fail-on", "proc.oom", *rules])
+    assert other.exit_code == 0
+    plain = runner.invoke(main, ["analyze", str(tmp_path), "--format", "json", *rules])
+    assert plain.exit_code == 0 and json.loads(plain.stdout)["schema_version"] == "1.0"
+
+
+def test_rules_explain_unknown_id_suggests(runner):
+    result = runner.invoke(main, ["rules", "explain", "nope.upstream_refused", "--rules", str(DATA / "rules_small")])
+    assert result.exit_code == 2 and "nginx.upstream_refused" in result.stderr
+
+
+def test_bad_since_is_a_usage_error(runner, tmp_path):
+    (tmp_path / "a.log").write_text(LINE + "\n")
+    result = runner.invoke(main, ["analyze", str(tmp_path), "--since", "yesterday-ish"])
+    assert result.exit_code == 2 and "ISO 8601" in result.output + result.stderr
