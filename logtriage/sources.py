@@ -235,7 +235,7 @@ def _gunzip(first: bytes, reader: Iterator[bytes | None]) -> Iterator[bytes | No
     while True:
         while pending:
             try:
-                out = d.decompress(pending, READ_BYTES * 4)
+                out = d.decompress(pending, READ_BYTES)
             except zlib.error as err:
                 raise _ReadError(f"corrupt gzip data ({err})") from err
             if out:
@@ -264,23 +264,28 @@ def read_chunks(inp: Input, chunk_bytes: int = CHUNK_BYTES, idle: float = IDLE_S
     """Yield chunks of complete lines from one input; the last chunk has final=True.
 
     A read problem (unreadable file, truncated gzip) goes to `on_problem` and ends this input
-    after the lines read so far.
+    after the lines read so far. Blocks are at most READ_BYTES (== MAX_LINE_BYTES), so only the
+    line that spans a block boundary can be over the limit: that is the one checked and cut.
     """
-    buf = bytearray()
+    parts: list[bytes] = []     # blocks not yet emitted; all but the last end inside lines or at "\n"
+    size = 0                    # bytes in parts
+    cur = 0                     # length of the unfinished last line in parts
     next_line = 1
-    discarding = False      # inside a line that was already cut at MAX_LINE_BYTES
+    discarding = False          # inside a line already cut at MAX_LINE_BYTES: drop up to its newline
     truncated = 0
-
     stream = inp.path == "-"
-    oldest = 0.0            # when the oldest byte still in buf arrived (streams only)
+    oldest = 0.0                # when the oldest byte still unsent arrived (streams only)
 
-    def emit(block: bytes, final: bool = False, flushed: bool = False) -> Chunk:
-        nonlocal next_line, truncated
+    def emit(final: bool = False, flushed: bool = False) -> Chunk | None:
+        """Emit every complete line held; keep the unfinished one."""
+        nonlocal parts, size, next_line, truncated
+        data = b"".join(parts)
+        if final and data and not data.endswith(b"\n"):
+            data += b"\n"
+        cut = len(data) if final else len(data) - cur
+        block, rest = data[:cut], data[cut:]
+        parts, size = ([rest], len(rest)) if rest else ([], 0)
         lines = lines_from_bytes(block)
-        over = int((lines.str.len_bytes() > MAX_LINE_BYTES).sum()) if len(lines) else 0
-        if over:  # complete lines that arrived whole but too long
-            lines = lines.str.slice(0, MAX_LINE_BYTES)
-            truncated += over
         chunk = Chunk(inp, next_line, lines, truncated, final, flushed)
         next_line += len(lines)
         truncated = 0
@@ -292,29 +297,21 @@ def read_chunks(inp: Input, chunk_bytes: int = CHUNK_BYTES, idle: float = IDLE_S
             block = next(blocks)
         except StopIteration:
             break
-        except _ReadError as err:
+        except (_ReadError, OSError) as err:
             if on_problem:
-                on_problem(Problem(inp.path, str(err)))
-            break
-        except OSError as err:
-            if on_problem:
-                on_problem(Problem(inp.path, err.strerror or str(err)))
+                reason = str(err) if isinstance(err, _ReadError) else (err.strerror or str(err))
+                on_problem(Problem(inp.path, reason))
             break
         if block is None:           # the pipe went quiet: flush complete lines now
-            cut = buf.rfind(b"\n")
-            if cut >= 0:
-                yield emit(bytes(buf[:cut + 1]), flushed=True)
-                del buf[:cut + 1]
+            if size - cur > 0:
+                yield emit(flushed=True)
             continue
         if stream:
             now = time.monotonic()
-            if not buf:
+            if not size:
                 oldest = now
-            elif now - oldest > MAX_AGE_SECONDS:   # a steady trickle never goes quiet: flush by age
-                cut = buf.rfind(b"\n")
-                if cut >= 0:
-                    yield emit(bytes(buf[:cut + 1]), flushed=True)
-                    del buf[:cut + 1]
+            elif now - oldest > MAX_AGE_SECONDS and size - cur > 0:   # a steady trickle: flush by age
+                yield emit(flushed=True)
                 oldest = now
         if discarding:
             nl = block.find(b"\n")
@@ -322,28 +319,27 @@ def read_chunks(inp: Input, chunk_bytes: int = CHUNK_BYTES, idle: float = IDLE_S
                 continue
             block = block[nl + 1:]
             discarding = False
-        buf += block
-        # a line longer than the limit: keep its head as the line, drop the rest up to its newline
-        while True:
-            start = buf.rfind(b"\n") + 1
-            if len(buf) - start <= MAX_LINE_BYTES:
-                break
-            tail = bytes(buf[start:start + MAX_LINE_BYTES])
-            del buf[start:]
-            buf += _cut_utf8(tail) + b"\n"
+        first_nl = block.find(b"\n")
+        head = len(block) if first_nl < 0 else first_nl
+        if cur + head > MAX_LINE_BYTES:
+            # the unfinished line grows past the limit: keep its head, drop the rest up to "\n"
+            keep = MAX_LINE_BYTES - cur
+            parts.append(_cut_utf8(block[:keep]) + b"\n")
+            size += len(parts[-1])
             truncated += 1
-            discarding = True
-        if len(buf) >= chunk_bytes:
-            cut = buf.rfind(b"\n")
-            if cut >= 0:
-                yield emit(bytes(buf[:cut + 1]))
-                del buf[:cut + 1]
-    if buf:
-        if not buf.endswith(b"\n"):
-            buf += b"\n"
-        yield emit(bytes(buf), final=True)
-    else:
-        yield Chunk(inp, next_line, pl.Series("raw", [], dtype=pl.String), truncated, True)
+            cur = 0
+            if first_nl < 0:
+                discarding = True
+                continue
+            block = block[first_nl + 1:]
+        if block:
+            parts.append(block)
+            size += len(block)
+            last_nl = block.rfind(b"\n")
+            cur = cur + len(block) if last_nl < 0 else len(block) - last_nl - 1
+        if size >= chunk_bytes and size - cur > 0:
+            yield emit()
+    yield emit(final=True)
 
 
 def _cut_utf8(data: bytes) -> bytes:
