@@ -19,7 +19,8 @@ from logtriage import formats
 
 NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 MIN_EXCESS = 5            # excess error events a window needs to be an incident
-MERGE_GAP_BUCKETS = 3     # hot buckets this close merge into one window
+MERGE_GAP_BUCKETS = 3     # hot buckets this close merge into one window ...
+MERGE_GAP_SECONDS = 30    # ... or this close in time: a timeout storm comes in waves
 ERROR_SHARE = 0.2         # ... or errors are at least this share of all events logged in the bucket
 
 
@@ -80,7 +81,7 @@ def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int,
     windows: list[Window] = []
     for b, x in hot.iter_rows():
         excess = int(x)
-        if windows and (b - windows[-1].end).total_seconds() <= MERGE_GAP_BUCKETS * bucket:
+        if windows and (b - windows[-1].end).total_seconds() <= max(MERGE_GAP_BUCKETS * bucket, MERGE_GAP_SECONDS):
             w = windows[-1]
             w.end = b + dt.timedelta(seconds=bucket)
             w.errors += excess
