@@ -45,7 +45,9 @@ def _num(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else 0.0
 
 
-def _fmt_axis(t, step: int) -> str:
+def _fmt_axis(t, step: int, total_s: float) -> str:
+    if total_s > 86400:
+        return t.strftime("%m-%d %H:%M")
     return t.strftime("%H:%M:%S" if step < 60 else "%H:%M")
 
 
@@ -98,7 +100,8 @@ def chart_model(doc: dict) -> dict | None:
             stack[i] += c
         total = sum(_num(c) for c in s["counts"])
         totals.append(total)
-        paths.append({"d": "".join(d), "color": PALETTE[j % len(PALETTE)],
+        color = "#9aa4ae" if s.get("class") == "other" else PALETTE[j % len(PALETTE)]
+        paths.append({"d": "".join(d), "color": color,
                       "label": f"{s.get('component') or '?'} · {s.get('class') or '?'}",
                       "cls": s.get("class") or "", "component": s.get("component") or "", "total": total})
 
@@ -127,7 +130,7 @@ def chart_model(doc: dict) -> dict | None:
     ticks = []
     t = first
     while (t - start).total_seconds() <= total_s + 1e-6 and len(ticks) < 40:
-        ticks.append({"x": round(x_of(t), 1), "label": _fmt_axis(t, step)})
+        ticks.append({"x": round(x_of(t), 1), "label": _fmt_axis(t, step, total_s)})
         t += timedelta(seconds=step)
 
     # per-bucket hover titles (cheap: one transparent rect per bucket)

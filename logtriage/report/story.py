@@ -244,7 +244,7 @@ def verdict(analysis: dict) -> dict:
     if not ranked:
         return {"kind": "unexplained", "headline": "Incident, cause unknown", "incident": inc,
                 "window": window, "duration": dur, "severity": sev,
-                "sentence": f"A {sev} incident ran {window} ({dur}), but no root cause could be ranked "
+                "sentence": f"An incident ({sev}) ran {window} ({dur}), but no root cause could be ranked "
                             f"from the evidence.{also}"}
     top = ranked[0]
     cid, comp = top.get("id") or "unknown", top.get("component") or "an unknown component"
@@ -275,6 +275,7 @@ def impact_facts(incident: dict | None) -> dict:
         "latency_target": latency(tgt.get("latency_s")),
         "latency_met": tgt.get("latency_met"),
         "status": {str(k): v for k, v in _dict(imp.get("status")).items()},
+        "status_5xx": {str(k): v for k, v in _dict(imp.get("status")).items() if str(k).startswith("5")},
         "endpoints": [{**e, "pct": _share(e.get("errors"), e.get("requests"))}
                       for e in _list(imp.get("endpoints"))],
         "upstreams": _list(imp.get("upstreams")),

@@ -8,6 +8,7 @@ plain text that pastes cleanly into a ticket.
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import Any
 
@@ -109,16 +110,50 @@ def _impact(pen: _Pen, incident: dict) -> None:
                  15, first="  upstreams    ")
 
 
+def _readable(text: Any) -> str:
+    """Returns a JSON log line as "LEVEL msg · error" (the keys a reader scans for); other text as is."""
+    s = str(text if text is not None else "")
+    if s.startswith("{") and s.rstrip().endswith("}"):
+        try:
+            d = json.loads(s)
+        except ValueError:
+            return s
+        if isinstance(d, dict):
+            msg = d.get("msg") or d.get("message")
+            if isinstance(msg, str):
+                level = d.get("level") or d.get("severity") or ""
+                err = d.get("error") or d.get("err") or ""
+                return " ".join(str(p) for p in (level, msg, f"· {err}" if err else "") if p)
+    return s
+
+
 def _evidence_line(pen: _Pen, e: dict, indent: int) -> None:
     loc = _oneline(story.location(e))
-    text = _oneline(e.get("text"))
+    text = _oneline(_readable(e.get("text")))
     room = WIDTH - indent - 2
     if len(loc) + 2 + min(len(text), 40) > room:
         pen.out(" " * indent + pen.s(_clip(loc, room), "cyan"))
-        pen.out(" " * (indent + 2) + _marked(pen, _clip(text, room), e.get("class")))
+        pen.out(" " * (indent + 2) + _marked(pen, _excerpt(text, e.get("class"), room), e.get("class")))
     else:
-        pen.out(" " * indent + pen.s(loc, "cyan") + "  " + _marked(pen, _clip(text, room - len(loc)),
-                                                                    e.get("class")))
+        pen.out(" " * indent + pen.s(loc, "cyan") + "  " + _marked(
+            pen, _excerpt(text, e.get("class"), room - len(loc)), e.get("class")))
+
+
+def _excerpt(text: str, cls: Any, room: int) -> str:
+    """Returns `text` cut to `room` characters, keeping the words that show the class in view."""
+    if len(text) <= room:
+        return text
+    pos = 0
+    for seg, hit in story.mark(text, cls):
+        if hit:
+            if pos + len(seg) > room - 1:
+                start = max(0, pos - room // 4)
+                space = text.rfind(" ", max(0, start - 12), start + 1)
+                start = space + 1 if space >= 0 else start
+                return "…" + _clip(text[start:], room - 1)
+            break
+        pos += len(seg)
+    return _clip(text, room)
 
 
 def _marked(pen: _Pen, text: str, cls: Any) -> str:
