@@ -276,8 +276,11 @@ def impact_facts(incident: dict | None) -> dict:
         "latency_met": tgt.get("latency_met"),
         "status": {str(k): v for k, v in _dict(imp.get("status")).items()},
         "status_5xx": {str(k): v for k, v in _dict(imp.get("status")).items() if str(k).startswith("5")},
-        "endpoints": [{**e, "pct": _share(e.get("errors"), e.get("requests"))}
+        # the bar: share of the endpoint's requests that failed, or (without request counts)
+        # its share of all failed requests
+        "endpoints": [{**e, "pct": _share(e.get("errors"), e.get("requests") if "requests" in e else imp.get("errors"))}
                       for e in _list(imp.get("endpoints"))],
+        "endpoint_requests": any("requests" in e for e in _list(imp.get("endpoints"))),
         "upstreams": _list(imp.get("upstreams")),
     }
 

@@ -102,8 +102,9 @@ def _impact(pen: _Pen, incident: dict) -> None:
                  first="  ")
     eps = [e for e in f["endpoints"] if (e.get("errors") or 0) > 0][:4]
     if eps:
-        pen.wrap(" · ".join(f"{_oneline(e.get('endpoint'))} {story.num(e.get('errors'))}/"
-                            f"{story.num(e.get('requests'))}" for e in eps), 15, first="  hardest hit  ")
+        pen.wrap(" · ".join(f"{_oneline(e.get('endpoint'))} {story.num(e.get('errors'))}"
+                            + (f"/{story.num(e.get('requests'))}" if "requests" in e else " failed")
+                            for e in eps), 15, first="  hardest hit  ")
     ups = f["upstreams"][:3]
     if ups:
         pen.wrap(" · ".join(f"{_oneline(u.get('upstream'))} {story.num(u.get('errors'))} errors" for u in ups),
