@@ -7,7 +7,8 @@ family, so a `kubectl logs --all-containers` stream mixing formats is read line 
 
 The steps for one chunk (parse_lines), all vectorised over the chunk:
   1. wrappers.unwrap: CRI / docker json / kubectl timestamps / journald -> the inner line
-  2. detect each line's family; blank lines are skipped (and counted)
+  2. detect each line's family (the source's hint first, the rest only where it fails);
+     blank lines are skipped (and counted)
   3. each family's parse() fills the hot columns on its own rows
   4. continuation lines (indented, stack frames, Postgres DETAIL ...) join the event before
 """
@@ -76,15 +77,35 @@ _CONTINUATION = (
     r"|Traceback \(most recent call last\)"             # Python
     r"|During handling of the above exception"
     r"|The above exception was the direct cause"
-    r"|Caused by: "                                     # Java
+    r"|\(Background on this error at: "                 # SQLAlchemy's closing line
+    r"|Caused by: |Suppressed: "                        # Java
     r"|\.\.\. \d+ (?:more|common frames omitted)"
-    r"|goroutine \d+ \[[^\]]+\]:$"                     # Go panic dump
-    r"|\[stacktrace\]$|#\d+ \S"                         # PHP / Laravel
-    r"|\}$|\]$"                                         # the end of a pretty-printed JSON value
+    r"|goroutine \d+ \[[^\]]+\]:$|created by \S"       # Go panic dump
+    r"|\[stacktrace\]$|\[previous exception\] |#\d+ \S|\"\}\s*$"   # PHP / Laravel
+    r"|\}$|\]$|\] ?\}$"                                 # the end of a pretty-printed JSON value
+    r"|\"(?:[^\"\\]|\\.)*\"\s*(?:[:,\]\}]|$)"           # a pretty-printed JSON member or array item
     r")"
 )
 # After a Python traceback's frames: "psycopg2.OperationalError: ..." ends it.
-_EXCEPTION_LINE = r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault)\b(?::|$)"
+_EXCEPTION_LINE = (r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault|Violation|Timeout)"
+                   r"|[a-z_]\w*(?:\.\w+)+)\b(?::|$)")
+# A Go frame's function line is not indented; the TAB-indented file:line after it gives it away.
+_GO_FILE_LINE = r"^\s+\S+\.go:\d+"
+# Wrappers whose rows are whole records: an undetected row there is its own event.
+_RECORD_WRAPPERS = ("journald", "gcp")
+# Families whose own lines may open with an RFC 3339 time in kubectl's style (supervisor lines,
+# python/structlog isoformat): only they may claim a line whose "kubectl prefix" was its own time.
+# (postgres' signature would take "<time> WARNING: ..." from any program.)
+_OWN_RFC3339 = ("syslog", "app_text", "logfmt")
+# Envelope families and the stricter families earlier in PARSERS whose lines they also match: a
+# source hinted as the envelope still gives those lines to the stricter family, as detection in
+# PARSERS order would (so a line reads the same alone, in its file, or in a mixed stream).
+_SPECIFIC_SHAPES = {
+    "app_json": ("envoy_json", "postgres_json"),
+    "syslog": ("haproxy", "postgres", "pgbouncer", "redis"),
+}
+# The family an undetected record of a wrapper is read as (journald is the system log).
+_WRAPPER_FAMILY = {"journald": "syslog"}
 
 
 def names() -> list[str]:
@@ -106,10 +127,67 @@ def detect_expr(text: pl.Expr, order: tuple[ModuleType, ...] = PARSERS) -> pl.Ex
 def detect_lines(lines: list[str]) -> dict[str, int]:
     """Count how many of `lines` each family recognises (after unwrapping); for `formats detect`."""
     df = wrappers.unwrap(pl.DataFrame({"raw": pl.Series(lines, dtype=pl.String)}))
+    df = _detect(df, None)
     counts = (df.filter(pl.col("text").str.strip_chars() != "")
-              .select(detect_expr(pl.col("text")).fill_null("plain").alias("f"))
+              .select(pl.coalesce(pl.col("format"), pl.col("wrapper").replace_strict(
+                  _WRAPPER_FAMILY, default=None, return_dtype=pl.String), pl.lit("plain")).alias("f"))
               .group_by("f").len())
     return dict(zip(counts["f"].to_list(), counts["len"].to_list(), strict=True))
+
+
+def _detect(df: pl.DataFrame, hint: str | None) -> pl.DataFrame:
+    """Add `format`: the hint where its SIGNATURE matches, else the first family that does (or null).
+
+    Only the lines the hint does not take are tried against every family, so a single-format
+    source costs one regex pass. A kubectl/compose time prefix that hid the line's own format is
+    put back (`_outer`) when the remainder is no family but the whole line is.
+    """
+    text = df.get_column("text")
+    n = df.height
+    if hint:
+        hit = text.str.contains(BY_NAME[hint].SIGNATURE).fill_null(False)
+        inner = [BY_NAME[f] for f in _SPECIFIC_SHAPES.get(hint, ()) if f in BY_NAME]
+        if inner:
+            # an envelope family (JSON, syslog) never takes a line a stricter family before it knows
+            hit = hit & ~df.select(pl.any_horizontal([pl.col("text").str.contains(p.SIGNATURE) for p in inner])
+                                   .fill_null(False)).to_series()
+        fmt = pl.select(pl.when(pl.lit(hit)).then(pl.lit(hint)).otherwise(pl.lit(None, pl.String))).to_series()
+        miss = (~hit).arg_true()
+        if len(miss):
+            found = df[miss].select(detect_expr(pl.col("text"))).to_series()
+            fmt = fmt.scatter(miss, found)
+    else:
+        fmt = df.select(detect_expr(pl.col("text"))).to_series()
+    df = df.with_columns(fmt.alias("format") if n else pl.lit(None, pl.String).alias("format"))
+    if "_outer" in df.columns:
+        retry = (pl.col("format").is_null() & pl.col("_outer").is_not_null())
+        idx = df.select(retry.arg_true()).to_series()
+        if len(idx):
+            again = df[idx].select(detect_expr(pl.col("_outer")).alias("f")).to_series()
+            again = again.replace_strict({f: f for f in _OWN_RFC3339}, default=None, return_dtype=pl.String)
+            take = idx.filter(again.is_not_null())
+            if len(take):
+                outer = df[take].get_column("_outer")
+                df = df.with_columns(
+                    df.get_column("format").scatter(take, again.drop_nulls()),
+                    df.get_column("text").scatter(take, outer),
+                    df.get_column("wrap_ts").scatter(take, pl.Series([None] * len(take), dtype=df.schema["wrap_ts"])),
+                )
+        df = df.drop("_outer")
+    return df
+
+
+def _quoted_continuation(df: pl.DataFrame, families: list[str]) -> pl.Series:
+    """True on lines inside a double-quoted field a record of `families` opened (csvlog statements)."""
+    start = pl.col("format").is_in(families).fill_null(False)
+    odd = (pl.col("text").str.count_matches('"', literal=True) % 2 == 1).cast(pl.UInt32)
+    steps = df.select(start.alias("start"), start.cum_sum().alias("seg"), odd.alias("odd"))
+    steps = steps.with_columns((pl.col("odd").cum_sum().over("seg") % 2 == 1).alias("open_after"))
+    steps = steps.with_columns(pl.col("open_after").shift(1).over("seg").fill_null(False).alias("open_before"))
+    steps = steps.with_columns(((~pl.col("open_before") & ~pl.col("start")).cast(pl.UInt32).cum_sum().over("seg")
+                                > 0).alias("closed"))
+    return steps.select((pl.col("seg") > 0) & ~pl.col("start") & pl.col("open_before") & ~pl.col("closed")
+                        ).to_series()
 
 
 @dataclass
@@ -142,12 +220,16 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
     """Parse a chunk (columns raw: String, line: UInt32) into events.
 
     Unless `final`, the last event is held back as `carry` (its continuation may be in the next
-    chunk); the caller prepends it to the next chunk of the same source.
+    chunk); the caller prepends it to the next chunk of the same source. Every physical line is
+    counted once as parsed, unparsed or skipped (`_phys` when a wrapper joined partial records).
     """
     n = df.height
     if n == 0:
         return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, 0, _empty_carry() if not final else None)
+    physical = df.select("raw", "line")
     df = wrappers.unwrap(df)
+    if "_phys" not in df.columns:
+        df = df.with_columns(pl.lit(1, dtype=pl.UInt32).alias("_phys"))
     text = pl.col("text")
     blank = text.str.strip_chars() == ""
 
@@ -159,25 +241,44 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
             top = fams.value_counts(sort=True).row(0)
             state.hint = top[0]
     if state.forced:
-        fmt = pl.lit(state.forced)
-    elif state.hint:
-        hinted = BY_NAME[state.hint]
-        fmt = pl.when(text.str.contains(hinted.SIGNATURE)).then(pl.lit(state.hint)).otherwise(detect_expr(text))
+        df = df.with_columns(pl.lit(state.forced).alias("format")).drop("_outer", strict=False)
     else:
-        fmt = detect_expr(text)
-    df = df.with_columns(fmt.alias("format"), blank.alias("_blank"))
+        df = _detect(df, state.hint)
+    df = df.with_columns(blank.alias("_blank"))
 
     # -- continuation: generic (undetected indented/trace lines) + the family's own ---------------
-    undetected = pl.col("format").is_null() & ~pl.col("_blank")
-    generic = undetected & (text.str.contains(_CONTINUATION)
-                            | (text.str.contains(_EXCEPTION_LINE)
-                               & text.shift(1).str.contains(r"^[ \t]").fill_null(False)))
-    join_undetected = bool(state.hint and getattr(BY_NAME[state.hint], "JOIN_UNDETECTED", False))
-    if join_undetected:
-        generic = generic | undetected
-    df = df.with_columns(generic.alias("_cont"))
+    fmt = pl.col("format")
+    quoted = [p.NAME for p in PARSERS if getattr(p, "QUOTED_MULTILINE", False)]
+    if quoted and bool(df.select(fmt.is_in(quoted).any()).item()):
+        df = df.with_columns(_quoted_continuation(df, quoted).alias("_quoted"))
+        df = df.with_columns(pl.when(pl.col("_quoted")).then(None).otherwise(fmt).alias("format"))
+    else:
+        df = df.with_columns(pl.lit(False).alias("_quoted"))
+    undetected = fmt.is_null() & ~pl.col("_blank")
+    if bool(df.select(undetected.any()).item()):
+        indented_before = text.shift(1).str.contains(r"^[ \t]").fill_null(False)
+        # lines from two containers of one compose stream never continue each other
+        same_stream = pl.col("container").eq_missing(pl.col("container").shift(1))
+        generic = undetected & same_stream & (text.str.contains(_CONTINUATION)
+                                | (text.str.contains(_EXCEPTION_LINE) & indented_before)
+                                | text.shift(-1).str.contains(_GO_FILE_LINE).fill_null(False))
+        joiners = [p.NAME for p in PARSERS if getattr(p, "JOIN_UNDETECTED", False)]
+        if joiners:
+            # the family of the last detected line before: postgres statement text, python messages
+            before = fmt.forward_fill().over("container")
+            in_record = pl.col("wrapper").is_in(_RECORD_WRAPPERS).fill_null(False)
+            generic = generic | (undetected & before.is_in(joiners).fill_null(False) & ~in_record)
+        df = df.with_columns((generic | pl.col("_quoted")).alias("_cont"))
+    else:
+        df = df.with_columns(pl.col("_quoted").alias("_cont"))
+    if not state.started:
+        # a source's first lines cannot continue anything: the first non-blank one starts an event
+        first = df.select((~pl.col("_blank")).arg_max()).item()
+        df = df.with_columns(pl.when(pl.int_range(pl.len()) == first).then(False).otherwise(pl.col("_cont"))
+                             .alias("_cont"))
+    default = pl.col("wrapper").replace_strict(_WRAPPER_FAMILY, default=None, return_dtype=pl.String)
     df = df.with_columns(pl.when(pl.col("_cont") | pl.col("_blank")).then(None)
-                         .otherwise(pl.col("format").fill_null("plain")).alias("format"))
+                         .otherwise(pl.coalesce(fmt, default, pl.lit("plain"))).alias("format"))
 
     # -- 3. parse per family ------------------------------------------------------------------------
     present = [f for f in df.get_column("format").unique().drop_nulls().to_list()]
@@ -202,19 +303,17 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
     for col, dtype in EVENT_SCHEMA.items():
         if col not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(col))
-    if "wrap_ts" in df.columns:
-        df = df.with_columns(pl.coalesce(pl.col("ts"), pl.col("wrap_ts")).alias("ts"))
-    if "container" in df.columns:
-        df = df.with_columns(pl.coalesce(pl.col("component"), pl.col("container")).alias("component"))
+    wrapped = df.get_column("wrapper").null_count() < df.height
+    if wrapped:
+        df = df.with_columns(pl.coalesce(pl.col("ts"), pl.col("wrap_ts")).alias("ts"),
+                             pl.coalesce(pl.col("level"), pl.col("wrap_level")).alias("level"))
+    # an event's raw text is the line as the program wrote it (wrapper removed)
+    df = df.with_columns(pl.col("text").alias("raw"))
 
     # -- 4. events: a non-continuation, non-blank line starts one ---------------------------------
     starts = ~pl.col("_cont") & ~pl.col("_blank")
-    if not state.started:
-        # a source's first lines cannot continue anything: the first non-blank one starts an event
-        first = df.select((~pl.col("_blank")).arg_max()).item()
+    if not state.started:   # (a family's continuation() may have claimed it again)
         df = df.with_columns(pl.when(pl.col("_row") == first).then(False).otherwise(pl.col("_cont")).alias("_cont"))
-        df = df.with_columns(pl.when(pl.col("_row") == first).then(pl.col("format").fill_null("plain"))
-                             .otherwise(pl.col("format")).alias("format"))
     df = df.with_columns(starts.cum_sum().alias("_eid"))
     state.started = state.started or bool(df.select(starts.any()).item())
 
@@ -222,31 +321,43 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
     if not final:
         last = df.get_column("_eid").max()
         if last and last > 0:
-            carry = df.filter(pl.col("_eid") == last).select("raw", "line")
+            # the physical lines (as read, wrappers and partial records included) of the last event
+            first_line = df.filter(pl.col("_eid") == last).get_column("line").min()
+            carry = physical.filter(pl.col("line") >= first_line)
             df = df.filter(pl.col("_eid") != last)
         else:
             carry = _empty_carry()
 
-    skipped = int(df.get_column("_blank").sum())
+    skipped = int(df.filter(pl.col("_blank")).get_column("_phys").sum())
     body = df.filter(~pl.col("_blank"))
     orphans = body.filter(pl.col("_eid") == 0)      # continuations of an event already emitted
     body = body.filter(pl.col("_eid") > 0)
     has_cont = bool(body.get_column("_cont").any())
     if has_cont:
         events = (body.group_by("_eid", maintain_order=True).agg(
-            [pl.col(c).first() for c in EVENT_SCHEMA if c not in ("raw", "message")]
+            [pl.col(c).first() for c in (*EVENT_SCHEMA, "container") if c not in ("raw", "message")]
             + [pl.col("raw").str.join("\n"),
                (pl.col("message").first() + pl.when(pl.len() > 1).then(
                    pl.lit("\n") + pl.col("raw").slice(1).str.join("\n")).otherwise(pl.lit(""))).alias("message"),
-               pl.len().alias("_nlines")]))
+               pl.col("_phys").sum().alias("_nlines")]))
+        for name in quoted:
+            # a quoted multi-line record reads right only whole: parse its joined text again
+            redo = (pl.col("format") == name) & (pl.col("_nlines") > 1)
+            if bool(events.select(redo.any()).item()):
+                again = BY_NAME[name].parse(pl.col("raw"))
+                events = events.with_columns([pl.when(redo).then(again[c]).otherwise(pl.col(c)).alias(c)
+                                              for c in again if c in events.columns])
     else:
-        events = body.with_columns(pl.lit(1, dtype=pl.UInt32).alias("_nlines"))
+        events = body.with_columns(pl.col("_phys").alias("_nlines"))
     if orphans.height:   # shown as their own plain events rather than lost
         events = pl.concat([orphans.with_columns(pl.lit("plain").alias("format"), pl.col("raw").alias("message"),
-                                                 pl.lit(1, dtype=pl.UInt32).alias("_nlines")),
+                                                 pl.col("_phys").alias("_nlines")),
                             events], how="diagonal_relaxed")
 
+    # a container the wrapper names (compose service, pod container) is more precise than the directory
     component = pl.lit(state.component) if state.component else pl.col("component")
+    if "container" in events.columns:
+        component = pl.coalesce(pl.col("container"), component)
     default_component = pl.col("format").replace_strict(
         {p.NAME: p.DEFAULT_COMPONENT for p in PARSERS}, default=None, return_dtype=pl.String)
     events = events.with_columns(

@@ -36,7 +36,7 @@ def _string(keys: str) -> str:
 
 
 def _unescape(expr: pl.Expr) -> pl.Expr:
-    return (expr.str.replace_all(r"\\n", "\n", literal=True).str.replace_all(r"\\t", "\t", literal=True)
+    return (expr.str.replace_all("\\n", "\n", literal=True).str.replace_all("\\t", "\t", literal=True)
             .str.replace_all(r'\"', '"', literal=True).str.replace_all("\\\\", "\\", literal=True))
 
 
@@ -49,7 +49,8 @@ _SERVICE_KEYS = r"service|service\.name|service_name|app|application|container_n
 
 def parse(text: pl.Expr) -> dict[str, pl.Expr]:
     """Hot columns: ts, level, message (+ error/exception text), status, duration_ms, component."""
-    ts_str = text.str.extract(_string(_TS_KEYS), 1)
+    # log4j2/Elasticsearch JSON writes a decimal comma: "2019-01-10T10:46:55,705+0100"
+    ts_str = text.str.extract(_string(_TS_KEYS), 1).str.replace(r"(:\d\d),(\d)", "$1.$2")
     ts_num = text.str.extract(rf'"(?:{_TS_KEYS})"\s*:\s*(\d+(?:\.\d+)?)', 1)
     level_str = text.str.extract(_string(_LEVEL_KEYS), 1)
     level_num = text.str.extract(rf'"(?:{_LEVEL_KEYS})"\s*:\s*(\d+)', 1)

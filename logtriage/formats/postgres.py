@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 import regex
 
-from logtriage.formats.base import compact, level_of, seconds, ts_iso, ts_no_year, ts_utc
+from logtriage.formats.base import compact, level_of, seconds, ts_iso, ts_no_year
 
 NAME = "postgres"
 LAYER = "db"
@@ -26,10 +26,12 @@ _SEVERITIES = r"LOG|ERROR|FATAL|PANIC|WARNING|NOTICE|INFO|DEBUG[1-5]?|DETAIL|HIN
 _CONTINUED = ("DETAIL", "HINT", "STATEMENT", "CONTEXT", "QUERY", "LOCATION")
 
 SIGNATURE = (
-    r"^(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"                       # %m / %t prefixes (and logplex ISO)
+    r"^(?:(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"                    # %m / %t prefixes (and logplex ISO)
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ postgres(?:ql)?\[\d+\]:"   # syslog
     r"|\[\d+\]: \[\d+-\d+\])"                                       # Cloud SQL textPayload (no time)
     rf".{{0,240}}?\b(?:{_SEVERITIES}):\s"
+    # syslog's continuation lines [N-2], [N-3] ... carry no severity (else syslog would take them)
+    r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ postgres(?:ql)?\[\d+\]: \[\d+-\d+\] )"
 )
 
 EXAMPLES = [
