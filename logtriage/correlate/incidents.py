@@ -74,7 +74,7 @@ def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int,
     if activity is not None and activity.height:
         per = activity.group_by(pl.col("ts").dt.truncate(every).alias("b")).agg(pl.col("len").sum().alias("all"))
         counts = counts.join(per, on="b", how="left").with_columns(pl.col("all").fill_null(0))
-        hot_expr = hot_expr | ((pl.col("len") >= 3) & (pl.col("len") >= ERROR_SHARE * pl.col("all")))
+        hot_expr = hot_expr | ((pl.col("len") >= 2) & (pl.col("len") >= ERROR_SHARE * pl.col("all")))
     # a bucket hot by share (not above baseline) counts all its errors
     hot = counts.filter(hot_expr).select(
         "b", pl.when(pl.col("len") >= threshold).then(pl.col("len") - baseline).otherwise(pl.col("len")).alias("x"))

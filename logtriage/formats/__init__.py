@@ -53,8 +53,8 @@ PARSERS: tuple[ModuleType, ...] = (
     # databases and caches
     postgres_json,    # jsonlog and CloudNativePG records (before app_json)
     postgres_csv,
+    pgbouncer,        # before postgres: its lines quote server messages such as "FATAL: ..."
     postgres,
-    pgbouncer,
     redis,
     # system and orchestrator
     k8s_events,       # kubectl get/describe events
