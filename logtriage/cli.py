@@ -12,6 +12,7 @@ import polars as pl
 
 from logtriage import __version__, formats, pipeline
 from logtriage.errors import LogtriageError
+from logtriage.report import events as event_lines
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -88,9 +89,12 @@ def main() -> None:
 @click.option("--all", "emit_all", is_flag=True, help="Emit every event, not only the flagged (classified) ones.")
 @click.option("--stats", "stats_only", is_flag=True,
               help="Print only the line accounting per source (no events): the benchmark mode.")
+@click.option("--fields", "fields_mode", type=click.Choice(["parsed", "full"]), default="parsed", show_default=True,
+              help="NDJSON `fields`: the parsed columns (status, duration, upstream, flags, pid, sqlstate), "
+                   "or everything the event's format knows (slower: for people and small streams).")
 @_input_options
 @_rules_option
-def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bool, tz: str,
+def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bool, fields_mode: str, tz: str,
          force_format: str | None, rule_dirs: tuple[str, ...]) -> None:
     """Stream events from logs as they are read, flagged ones by default.
 
@@ -119,8 +123,10 @@ def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bo
             if shown.height == 0:
                 continue
             emitted += shown.height
-            write = _ndjson_lines if out_format == "ndjson" else _text_lines
-            out.write(write(shown))
+            if out_format == "ndjson":
+                out.write(event_lines.ndjson(shown, full=fields_mode == "full"))
+            else:
+                out.write(event_lines.text(shown))
             out.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()
@@ -165,21 +171,6 @@ def event_dicts(batch: pl.DataFrame) -> list[dict]:
             rec["entities"] = {k: v for k, v in ents.items() if v is not None}
         rows.append(rec)
     return rows
-
-
-def _ndjson_lines(batch: pl.DataFrame) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in event_dicts(batch))
-
-
-def _text_lines(batch: pl.DataFrame) -> str:
-    has_class = "class" in batch.columns
-    out = []
-    for row in batch.iter_rows(named=True):
-        ts = row["ts"].strftime("%Y-%m-%d %H:%M:%S") if row["ts"] else "-" * 19
-        cls = (row["class"] or "-") if has_class else "-"
-        first = (row["message"] or "").split("\n", 1)[0]
-        out.append(f"{ts}  {cls:<26} {row['component']:<10} {row['source']}:{row['line']}  {first[:300]}\n")
-    return "".join(out)
 
 
 def _report_accounting(run: pipeline.Run, to_stdout: bool) -> None:

@@ -25,14 +25,16 @@ def test_every_command_has_help_with_an_example(runner, cmd):
 
 
 def test_scan_reads_stdin_and_flags_with_entities(runner):
-    result = runner.invoke(main, ["scan", "--format", "ndjson", "--rules", str(DATA / "rules_small"), "-"],
-                           input=LINE + "\n")
+    result = runner.invoke(main, ["scan", "--format", "ndjson", "--fields", "full", "--rules",
+                                  str(DATA / "rules_small"), "-"], input=LINE + "\n")
     assert result.exit_code == 0, result.output
     [event] = [json.loads(x) for x in result.stdout.splitlines()]
     assert event["class"] == "conn.refused" and event["rule"] == "nginx.upstream_refused"
     assert event["entities"] == {"upstream": "127.0.0.1:28050"}
     assert event["format"] == "nginx_error" and event["line"] == 1 and event["source"] == "-"
-    assert event["fields"]["client"] == "127.0.0.1"
+    assert event["fields"]["client"] == "127.0.0.1" and event["fields"]["pid"] == "24998"
+    parsed = runner.invoke(main, ["scan", "--format", "ndjson", "-"], input=LINE + "\n")
+    assert json.loads(parsed.stdout)["fields"] == {"upstream": "127.0.0.1:28050", "pid": "24998"}
 
 
 def test_scan_all_emits_unflagged_events_with_null_class(runner):
