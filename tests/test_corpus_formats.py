@@ -99,7 +99,7 @@ def test_corpus_file_detects_as_its_folder_family(path):
     if path is None:
         pytest.skip("corpus/formats is empty")
     accepted, minimum = EXCEPTIONS.get(_rel(path), (FOLDER_FAMILIES[path.parent.name], 0.9))
-    if not any(_written(f) for f in accepted if f != "plain"):
+    if tuple(accepted) != ("plain",) and not any(_written(f) for f in accepted if f != "plain"):
         pytest.skip(f"{'/'.join(accepted)} not written yet")
     _, stats = _read(path)
     assert stats.lines_parsed + stats.lines_unparsed + stats.lines_skipped == stats.lines_read
