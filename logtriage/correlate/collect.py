@@ -16,7 +16,10 @@ from logtriage.classify.engine import Classifier, signals
 from logtriage.model import UTC_DATETIME
 
 ACCESS_FORMATS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
-MAX_TEXT = 1000            # characters of an event's text kept for evidence
+# nginx's $upstream_addr $upstream_status $request_time $upstream_response_time tail
+_NGINX_UPSTREAM = r'" (\S+(?:, \S+)*) (?:\d{3}|-)(?:, (?:\d{3}|-))* \d+\.\d+ \S+$'
+MAX_TEXT = 600             # characters of an event's text kept for evidence ...
+TEXT_PER_RULE = 200        # ... for this many events per (source, rule): the rest keep counts only
 MAX_UNRECOGNISED = 20_000  # error-level unclassified events kept for the "what else" shapes
 
 
@@ -45,6 +48,7 @@ class Collector:
     _unrec: list[pl.DataFrame] = field(default_factory=list)
     _unrec_n: int = 0
     _comp_formats: dict[str, set[str]] = field(default_factory=dict)
+    _texts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, batch: pl.DataFrame) -> pl.DataFrame:
         """Take what correlation needs from one classified batch; return the batch (time-filtered)."""
@@ -55,9 +59,29 @@ class Collector:
         if batch.height == 0:
             return batch
         text = pl.col("raw").str.slice(0, MAX_TEXT)
-        self._flagged.append(batch.filter(pl.col("class").is_not_null()).select(
-            "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities", "upstream",
-            "status", "level", text.alias("text"), pl.col("message").str.slice(0, MAX_TEXT).alias("message")))
+        flagged = batch.filter(pl.col("class").is_not_null())
+        if flagged.height:
+            # evidence needs a few texts per rule, not all of them: memory stays bounded in a storm
+            seen = pl.DataFrame([{"source": k[0], "rule": k[1], "_seen": v} for k, v in self._texts.items()],
+                                schema={"source": pl.String, "rule": pl.String, "_seen": pl.Int64})
+            flagged = (flagged.join(seen, on=["source", "rule"], how="left")
+                       .with_columns((pl.int_range(pl.len()).over("source", "rule") + pl.col("_seen").fill_null(0))
+                                     .alias("_rank")))
+            for src, rule, n in flagged.group_by("source", "rule").len().iter_rows():
+                self._texts[(src, rule)] = self._texts.get((src, rule), 0) + n
+            access = pl.col("format").is_in(ACCESS_FORMATS)
+            request = pl.col("raw").str.extract_groups(r'"([A-Z]{3,7}) (/[^ "?]*)')
+            path = (request.struct.field("2").str.replace_all(r"/[0-9]+(/|$)", "/{id}$1")
+                    .str.replace_all(r"/[0-9a-fA-F-]{8,}(/|$)", "/{id}$1"))
+            nginx_upstream = pl.col("raw").str.extract(_NGINX_UPSTREAM, 1).str.split(", ").list.first()
+            self._flagged.append(flagged.select(
+                "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities",
+                pl.coalesce(pl.col("upstream"), pl.when(pl.col("format") == "nginx_access").then(nginx_upstream))
+                .alias("upstream"),
+                "status", "level",
+                pl.when(pl.col("_rank") < TEXT_PER_RULE).then(text).alias("text"),
+                pl.when(access).then(request.struct.field("1") + " " + path).alias("endpoint"),
+            ))
         self._access.append(batch.filter(pl.col("format").is_in(ACCESS_FORMATS) & pl.col("status").is_not_null())
                             .select("ts", "component", "status", pl.col("duration").cast(pl.Float32)))
         self._activity.append(batch.filter(pl.col("ts").is_not_null())
@@ -84,7 +108,7 @@ class Collector:
                                       "component": pl.String, "format": pl.String, "class": pl.String,
                                       "rule": pl.String, "severity": pl.String, "entities": pl.String,
                                       "upstream": pl.String, "status": pl.Int16, "level": pl.String,
-                                      "text": pl.String, "message": pl.String})
+                                      "text": pl.String, "endpoint": pl.String})
         access = cat(self._access, {"ts": UTC_DATETIME, "component": pl.String, "status": pl.Int16,
                                     "duration": pl.Float32})
         activity = cat(self._activity, {"component": pl.String, "ts": UTC_DATETIME, "len": pl.UInt32})

@@ -334,12 +334,17 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
     body = body.filter(pl.col("_eid") > 0)
     has_cont = bool(body.get_column("_cont").any())
     if has_cont:
-        events = (body.group_by("_eid", maintain_order=True).agg(
+        # only the few events that span several lines go through the group_by
+        multi_ids = body.filter(pl.col("_cont")).get_column("_eid").unique()
+        is_multi = pl.col("_eid").is_in(multi_ids.implode())
+        single = body.filter(~is_multi).with_columns(pl.col("_phys").alias("_nlines"))
+        events = (body.filter(is_multi).group_by("_eid", maintain_order=True).agg(
             [pl.col(c).first() for c in (*EVENT_SCHEMA, "container") if c not in ("raw", "message")]
             + [pl.col("raw").str.join("\n"),
                (pl.col("message").first() + pl.when(pl.len() > 1).then(
                    pl.lit("\n") + pl.col("raw").slice(1).str.join("\n")).otherwise(pl.lit(""))).alias("message"),
                pl.col("_phys").sum().alias("_nlines")]))
+        events = pl.concat([single.select(events.columns), events]).sort("_eid")
         for name in quoted:
             # a quoted multi-line record reads right only whole: parse its joined text again
             redo = (pl.col("format") == name) & (pl.col("_nlines") > 1)

@@ -58,16 +58,42 @@ def ts_utc(expr: pl.Expr, fmt: str | None, *, aware: bool = False) -> pl.Expr:
                                        non_existent="null").dt.convert_time_zone("UTC").cast(UTC_DATETIME)
 
 
+_ISO_STAMP = r"^\s*(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d(?:[.,]\d+)?)"
+_ISO_OFFSET = r"(Z|[+-]\d\d(?::?\d\d)?)\s*$"
+
+
+def offset_minutes(zone: pl.Expr, names: dict[str, int] | None = None) -> pl.Expr:
+    """`Z`, `+03`, `-0500`, `+05:30` (or a zone name in `names`) -> minutes east of UTC; else null."""
+    sign = pl.when(zone.str.starts_with("-")).then(-1).otherwise(1)
+    digits = zone.str.replace(":", "", literal=True)
+    hours = digits.str.slice(1, 2).cast(pl.Int32, strict=False)
+    minutes = digits.str.slice(3, 2).cast(pl.Int32, strict=False).fill_null(0)
+    numeric = pl.when(zone.str.contains(r"^[+-]\d")).then(sign * (hours * 60 + minutes))
+    named = {"Z": 0, **(names or {})}
+    return pl.coalesce(numeric, zone.replace_strict(named, default=None, return_dtype=pl.Int32))
+
+
+def ts_local(stamp: pl.Expr, offset: pl.Expr) -> pl.Expr:
+    """`YYYY-MM-DD[T ]HH:MM:SS[.fff]` + minutes east of UTC (null: the assumed zone) -> UTC.
+
+    One fixed-format parse per line; the offset is arithmetic, not a second, zone-aware parse.
+    """
+    naive = (stamp.str.replace(" ", "T", literal=True).str.replace(",", ".", literal=True)
+             .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"))
+    shifted = (naive - pl.duration(minutes=offset)).dt.replace_time_zone("UTC")
+    if _ASSUMED_TZ == "UTC":
+        local = naive.dt.replace_time_zone("UTC")
+    else:
+        local = naive.dt.replace_time_zone(_ASSUMED_TZ, ambiguous="earliest",
+                                           non_existent="null").dt.convert_time_zone("UTC")
+    return pl.when(offset.is_not_null()).then(shifted).otherwise(local).cast(UTC_DATETIME)
+
+
 def ts_iso(expr: pl.Expr) -> pl.Expr:
     """Parse ISO-8601 / RFC 3339 strings with or without offset (naive ones in the assumed zone)."""
-    s = expr.str.strip_chars().str.replace(" ", "T", literal=True)
-    has_offset = s.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$")
-    aware = (s.str.replace(r"Z$", "+00:00")
-             .str.replace(r"([+-]\d\d)(\d\d)$", "$1:$2")
-             .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us")
-             .dt.convert_time_zone("UTC").cast(UTC_DATETIME))
-    naive = ts_utc(s, "%Y-%m-%dT%H:%M:%S%.f")
-    return pl.when(has_offset).then(aware).otherwise(naive)
+    parts = expr.str.extract_groups(_ISO_STAMP)
+    stamp = parts.struct.field("1") + "T" + parts.struct.field("2")
+    return ts_local(stamp, offset_minutes(expr.str.extract(_ISO_OFFSET, 1)))
 
 
 def ts_epoch(expr: pl.Expr) -> pl.Expr:
@@ -82,10 +108,10 @@ def ts_epoch(expr: pl.Expr) -> pl.Expr:
 
 def ts_no_year(expr: pl.Expr, fmt: str) -> pl.Expr:
     """Parse a timestamp that has no year (syslog "Nov 21 10:12:38"): the latest year not in the future."""
-    year = _dt.datetime.now(_dt.timezone.utc).year
+    year = _dt.datetime.now(_dt.UTC).year
     this = ts_utc(pl.lit(f"{year} ") + expr, "%Y " + fmt)
     last = ts_utc(pl.lit(f"{year - 1} ") + expr, "%Y " + fmt)
-    tomorrow = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(days=1)
+    tomorrow = _dt.datetime.now(_dt.UTC) + _dt.timedelta(days=1)
     return pl.when(this > pl.lit(tomorrow).cast(UTC_DATETIME)).then(last).otherwise(this)
 
 
@@ -130,7 +156,7 @@ def syslog_severity(expr: pl.Expr) -> pl.Expr:
 
 def seconds(expr: pl.Expr, unit: str = "s") -> pl.Expr:
     """A duration string or number in `unit` (s, ms, us) as Float64 seconds; "-" and junk become null."""
-    v = expr.cast(pl.String).str.extract(r"^\s*([0-9]+(?:\.[0-9]+)?)", 1).cast(pl.Float64, strict=False)
+    v = expr.cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False)
     return v / {"s": 1.0, "ms": 1e3, "us": 1e6}[unit]
 
 

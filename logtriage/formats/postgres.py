@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 import regex
 
-from logtriage.formats.base import compact, level_of, seconds, ts_iso, ts_no_year
+from logtriage.formats.base import compact, level_of, offset_minutes, seconds, ts_local, ts_no_year
 
 NAME = "postgres"
 LAYER = "db"
@@ -55,14 +55,13 @@ TZ_ABBREV = {
 }
 
 
+_TZ_MINUTES = {name: (-1 if off[0] == "-" else 1) * (int(off[1:3]) * 60 + int(off[4:6]))
+               for name, off in TZ_ABBREV.items()}
+
+
 def ts_with_zone(stamp: pl.Expr, zone: pl.Expr) -> pl.Expr:
     """`2024-06-27 00:00:07[.123]` + zone (`CEST`, `+03`, `-0500`, null) -> UTC (null zone: --tz)."""
-    offset = (pl.when(zone.str.contains(r"^[+-]\d\d$")).then(zone + ":00")
-              .when(zone.str.contains(r"^[+-]\d{4}$")).then(zone.str.slice(0, 3) + ":" + zone.str.slice(3))
-              .when(zone.str.contains(r"^[+-]\d\d:\d\d$")).then(zone)
-              .otherwise(zone.replace_strict(TZ_ABBREV, default=None, return_dtype=pl.String)))
-    iso = stamp.str.replace(" ", "T", literal=True)
-    return pl.when(offset.is_not_null()).then(ts_iso(iso + offset)).otherwise(ts_iso(iso))
+    return ts_local(stamp, offset_minutes(zone, _TZ_MINUTES))
 
 
 _TS = r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?)(?: ?([A-Z]{1,5}\b|[+-]\d\d(?::?\d\d)?))?"
