@@ -79,8 +79,7 @@ def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame],
 
 def _has_naive(state: formats.ParseState) -> bool:
     """Whether any family this source used writes timestamps without a zone."""
-    naive = {"nginx_error", "plain"}
-    return any(f in naive or getattr(formats.BY_NAME.get(f), "NAIVE_TIME", False) for f in state.counts)
+    return any(getattr(formats.BY_NAME.get(f), "NAIVE_TIME", False) for f in state.counts)
 
 
 def _note_time_range(stats: SourceStats, events: pl.DataFrame) -> None:

@@ -47,13 +47,12 @@ class Classifier:
         self._sql_rules = any(r.sqlstate for r in self.rules)
         self._py = {r.id: regex.compile(r.pattern) for r in self.rules if r.engine == "regex" and r.pattern}
         self._by_id = {r.id: r for r in self.rules}
-        self._kw_one = {r.id: _keyword_regex({k.lower() for k in r.keywords}) for r in self.rules}
-        self._names = {r.id: _group_names(r) for r in self.rules}
+        self._names = {r.id: _group_names(r.pattern, r.capture) for r in self.rules}
 
     # -- conditions ------------------------------------------------------------------------------
 
     def _condition(self, rule: Rule) -> pl.Expr:
-        """True where `rule` matches (its pattern, if any, is a polars pattern)."""
+        """True where `rule`'s field conditions hold (format, status, flags, level, SQLSTATE)."""
         conds: list[pl.Expr] = []
         if rule.formats:
             conds.append(pl.col("format").is_in(list(rule.formats)))
@@ -68,11 +67,6 @@ class Classifier:
                          >= _LEVEL_RANK[rule.level])
         if rule.sqlstate:
             conds.append(pl.col("sqlstate").is_in(list(rule.sqlstate)))
-        if rule.pattern and rule.engine == "polars":
-            kw = self._kw_one[rule.id]
-            if kw:  # the literal check first: cheap, and it lets most rows skip the full pattern
-                conds.append(pl.col("message").str.contains(kw))
-            conds.append(pl.col("message").str.contains(rule.pattern))
         if not conds:
             return pl.lit(True)
         out = conds[0]
@@ -107,30 +101,14 @@ class Classifier:
     def winners(self, sub: pl.DataFrame) -> pl.Series:
         """The winning rule id per row of `sub` (null where none matches).
 
-        Rows that contain none of the pack's keywords can only match rules without keywords
-        (status, flags, SQLSTATE conditions), so only those rules run on them: in a storm of
-        502 access lines that is a handful of cheap comparisons instead of every pattern.
+        1. one Aho-Corasick pass finds every keyword in every row -> (row, rule) candidate pairs;
+        2. each rule's field conditions and pattern run only on its candidate rows (rules without
+           keywords: on all rows, their field conditions are cheap). In a storm of 502 access
+           lines that is a handful of comparisons per line instead of every pattern.
         """
         if sub.height == 0:
             return pl.Series("rule", [], dtype=pl.String)
-        if self._kw is None:
-            return self._winners(sub, self.rules)
-        kw_hit = sub.select(pl.col("message").str.contains(self._kw).fill_null(False).alias("k")).get_column("k")
-        if kw_hit.all():
-            return self._winners(sub, self.rules)
-        plain_rules = [r for r in self.rules if not r.keywords]
-        out = pl.Series("rule", [None] * sub.height, dtype=pl.String)
-        idx_kw, idx_plain = kw_hit.arg_true(), (~kw_hit).arg_true()
-        if len(idx_kw):
-            out = out.scatter(idx_kw, self._winners(sub[idx_kw], self.rules))
-        if len(idx_plain) and plain_rules:
-            out = out.scatter(idx_plain, self._winners(sub[idx_plain], plain_rules))
-        return out
-
-    def _winners(self, sub: pl.DataFrame, rules: list[Rule]) -> pl.Series:
-        # 1. one Aho-Corasick pass finds every keyword in every row -> (row, rule) candidate pairs;
-        # 2. each rule's field conditions and pattern run only on its candidate rows
-        #    (rules without keywords: on all rows, their field conditions are cheap).
+        rules = self.rules
         rows_of = self._keyword_rows(sub, rules)
         cols: dict[str, pl.Series] = {}
         for i, rule in enumerate(rules):
@@ -169,9 +147,8 @@ class Classifier:
 
     def _match(self, rows: pl.DataFrame, rule: Rule) -> pl.Series:
         """Whether each row meets `rule` (field conditions, then its pattern on the rows left)."""
-        stripped = Rule(**{**rule.__dict__, "pattern": None, "engine": "polars"})
         # with_columns, not select: a rule with no field condition is a literal True, broadcast
-        mask = rows.with_columns(self._condition(stripped).alias("_m")).get_column("_m")
+        mask = rows.with_columns(self._condition(rule).alias("_m")).get_column("_m")
         if not rule.pattern:
             return mask
         idx = mask.arg_true()
@@ -184,13 +161,6 @@ class Classifier:
                 found = msgs.str.contains(rule.pattern).fill_null(False)
             out = out.scatter(idx, found)
         return out
-
-    def _condition_without_pattern(self, rule: Rule) -> pl.Expr:
-        """The rule's field conditions and keyword check: everything but the full pattern."""
-        stripped = Rule(**{**rule.__dict__, "pattern": None, "engine": "polars"})
-        cond = self._condition(stripped)
-        kw = self._kw_one[rule.id]
-        return (cond & pl.col("message").str.contains(kw).fill_null(False)) if kw else cond
 
     def entities(self, sub: pl.DataFrame) -> pl.Series:
         """JSON object of the winning rule's named captures per row of `sub` (column `rule` set)."""
@@ -216,7 +186,7 @@ class Classifier:
             else:
                 parts = []
                 for pat in (rule.pattern, rule.capture):
-                    gnames = _group_names(Rule(id=rule.id, kind=rule.kind, file=rule.file, pattern=pat)) if pat else []
+                    gnames = _group_names(pat)
                     ex = pl.col("message").str.extract_groups(pat) if gnames else None
                     parts.extend(ex.struct.field(n).alias(f"{n}\x00{len(parts)}") for n in gnames)
                 fields = rows.select(parts)
@@ -238,9 +208,10 @@ def _token_regex(tokens: tuple[str, ...]) -> str:
     return r"(?:^|[,|])(?:" + "|".join(regex.escape(t) for t in tokens) + r")(?:$|[,|])"
 
 
-def _group_names(rule: Rule) -> list[str]:
+def _group_names(*patterns: str | None) -> list[str]:
+    """The named groups of the patterns, in order, each once."""
     names: list[str] = []
-    for pat in (rule.pattern, rule.capture):
+    for pat in patterns:
         if pat:
             try:
                 names.extend(n for n in regex.compile(pat).groupindex if n not in names)

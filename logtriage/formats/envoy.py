@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 import regex
 
-from logtriage.formats.base import compact, level_of, ts_utc
+from logtriage.formats.base import compact, ts_utc
 
 NAME = "envoy"
 LAYER = "proxy"

@@ -15,6 +15,7 @@ from logtriage.formats.base import compact, level_of, ts_utc
 NAME = "nginx_error"
 LAYER = "proxy"
 DEFAULT_COMPONENT = "nginx"
+NAIVE_TIME = True   # error_log times are local time without a zone
 
 SIGNATURE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?:debug|info|notice|warn|error|crit|alert|emerg)\] \d+#\d+: "
 

@@ -17,6 +17,7 @@ from logtriage.formats.base import level_of, ts_iso, ts_utc
 NAME = "plain"
 LAYER = "app"
 DEFAULT_COMPONENT = None
+NAIVE_TIME = True   # whatever time a plain line has, it usually carries no zone
 SIGNATURE = r"^"           # matches anything: always last in PARSERS
 
 EXAMPLES = [
