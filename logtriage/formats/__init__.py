@@ -15,6 +15,7 @@ The steps for one chunk (parse_lines), all vectorised over the chunk:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -223,39 +224,87 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
     chunk); the caller prepends it to the next chunk of the same source. Every physical line is
     counted once as parsed, unparsed or skipped (`_phys` when a wrapper joined partial records).
     """
-    n = df.height
-    if n == 0:
+    if df.height == 0:
         return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, 0, _empty_carry() if not final else None)
     physical = df.select("raw", "line")
     df = wrappers.unwrap(df)
     if "_phys" not in df.columns:
         df = df.with_columns(pl.lit(1, dtype=pl.UInt32).alias("_phys"))
-    text = pl.col("text")
-    blank = text.str.strip_chars() == ""
-
-    # -- 2. detect ---------------------------------------------------------------------------
     if state.hint is None and not state.forced:
-        sample = df.head(HINT_LINES).filter(~blank)
-        fams = sample.select(detect_expr(text).alias("f")).get_column("f").drop_nulls()
-        if len(fams):
-            top = fams.value_counts(sort=True).row(0)
-            state.hint = top[0]
+        learn_hint(df.get_column("text"), state)
+    rows = _prepare(df, state)
+    return _assemble(rows, state, source=source, final=final,
+                     carry_of=lambda first_line: physical.filter(pl.col("line") >= first_line))
+
+
+def learn_hint(text: pl.Series, state: ParseState) -> None:
+    """Set the source's hint: the family most of its first HINT_LINES non-blank lines show."""
+    sample = text.filter(text.str.strip_chars() != "").head(HINT_LINES)
+    fams = pl.select(detect_expr(pl.lit(sample)).alias("f")).get_column("f").drop_nulls() if len(sample) else []
+    if len(fams):
+        state.hint = fams.value_counts(sort=True).row(0)[0]
+
+
+def _prepare(df: pl.DataFrame, state: ParseState) -> pl.DataFrame:
+    """Detect each line's family and parse the detected lines (unwrapped rows -> parsed rows).
+
+    Adds `format` (null on lines no family took and on lines inside a quoted record), `_blank`,
+    `_cont` (the family's own continuation lines, quoted-record lines) and the parsed columns.
+    """
+    text = pl.col("text")
     if state.forced:
         df = df.with_columns(pl.lit(state.forced).alias("format")).drop("_outer", strict=False)
     else:
         df = _detect(df, state.hint)
-    df = df.with_columns(blank.alias("_blank"))
-
-    # -- continuation: generic (undetected indented/trace lines) + the family's own ---------------
+    df = df.with_columns((text.str.strip_chars() == "").alias("_blank"))
     fmt = pl.col("format")
     quoted = [p.NAME for p in PARSERS if getattr(p, "QUOTED_MULTILINE", False)]
     if quoted and bool(df.select(fmt.is_in(quoted).any()).item()):
-        df = df.with_columns(_quoted_continuation(df, quoted).alias("_quoted"))
-        df = df.with_columns(pl.when(pl.col("_quoted")).then(None).otherwise(fmt).alias("format"))
+        df = df.with_columns(_quoted_continuation(df, quoted).alias("_cont"))
+        df = df.with_columns(pl.when(pl.col("_cont")).then(None).otherwise(fmt).alias("format"))
     else:
-        df = df.with_columns(pl.lit(False).alias("_quoted"))
-    undetected = fmt.is_null() & ~pl.col("_blank")
+        df = df.with_columns(pl.lit(False).alias("_cont"))
+    df = df.with_columns(pl.when(pl.col("_blank")).then(None).otherwise(fmt).alias("format"))
+    return _parse_families(df)
+
+
+def _parse_families(df: pl.DataFrame) -> pl.DataFrame:
+    """Fill the parsed columns of each row whose `format` is set, with its family's parse()."""
+    present = df.get_column("format").unique().drop_nulls().to_list()
+    if not present:
+        return df
+    text = pl.col("text")
+    parts = []
+    df = df.with_row_index("_row")
+    whole = len(present) == 1 and df.get_column("format").null_count() == 0
+    for name in present:
+        parser = BY_NAME[name]
+        sub = df if whole else df.filter(pl.col("format") == name)
+        exprs = [e.alias(k) for k, e in parser.parse(text).items()]
+        cont = getattr(parser, "continuation", None)
+        if cont is not None:
+            exprs.append((pl.col("_cont") | cont(text).fill_null(False)).alias("_cont"))
+        parts.append(sub.with_columns(exprs))
+    if not whole:
+        rest = df.filter(pl.col("format").is_null())
+        if rest.height:
+            parts.append(rest)
+    out = pl.concat(parts, how="diagonal_relaxed").sort("_row") if len(parts) > 1 else parts[0]
+    return out.drop("_row")
+
+
+def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
+              carry_of: Callable[[int], pl.DataFrame]) -> Parsed:
+    """Parsed rows -> events: continuation lines join the event before, the rest start one.
+
+    `carry_of(first_line)` gives the rows to hold back when the last event may go on in the
+    next chunk (the physical lines from the slow reader, parsed rows from the file fast lane).
+    """
+    text = pl.col("text")
+    fmt = pl.col("format")
+    undetected = fmt.is_null() & ~pl.col("_blank") & ~pl.col("_cont")
     if bool(df.select(undetected.any()).item()):
+        # lines no family took: a stack frame, an indented or unprefixed continuation, or plain
         indented_before = text.shift(1).str.contains(r"^[ \t]").fill_null(False)
         # lines from two containers of one compose stream never continue each other
         same_stream = pl.col("container").eq_missing(pl.col("container").shift(1))
@@ -268,52 +317,41 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
             before = fmt.forward_fill().over("container")
             in_record = pl.col("wrapper").is_in(_RECORD_WRAPPERS).fill_null(False)
             generic = generic | (undetected & before.is_in(joiners).fill_null(False) & ~in_record)
-        df = df.with_columns((generic | pl.col("_quoted")).alias("_cont"))
-    else:
-        df = df.with_columns(pl.col("_quoted").alias("_cont"))
+        df = df.with_columns((pl.col("_cont") | generic).alias("_cont"))
+        # what is left is its own event: the wrapper's family (journald: syslog) or plain
+        default = pl.col("wrapper").replace_strict(_WRAPPER_FAMILY, default=None, return_dtype=pl.String)
+        lone = fmt.is_null() & ~pl.col("_blank") & ~pl.col("_cont")
+        df = df.with_columns(pl.when(lone).then(pl.coalesce(default, pl.lit("plain"))).otherwise(fmt).alias("format"),
+                             lone.alias("_lone"))
+        lone_rows = df.filter(pl.col("_lone")).drop("_lone")
+        if lone_rows.height:
+            df = df.with_row_index("_at")
+            lone_rows = _parse_families(df.filter(pl.col("_lone")).drop("_lone"))
+            df = pl.concat([df.filter(~pl.col("_lone")).drop("_lone"), lone_rows],
+                           how="diagonal_relaxed").sort("_at").drop("_at")
+        else:
+            df = df.drop("_lone")
     if not state.started:
         # a source's first lines cannot continue anything: the first non-blank one starts an event
         first = df.select((~pl.col("_blank")).arg_max()).item()
-        df = df.with_columns(pl.when(pl.int_range(pl.len()) == first).then(False).otherwise(pl.col("_cont"))
-                             .alias("_cont"))
-    default = pl.col("wrapper").replace_strict(_WRAPPER_FAMILY, default=None, return_dtype=pl.String)
-    df = df.with_columns(pl.when(pl.col("_cont") | pl.col("_blank")).then(None)
-                         .otherwise(pl.coalesce(fmt, default, pl.lit("plain"))).alias("format"))
-
-    # -- 3. parse per family ------------------------------------------------------------------------
-    present = [f for f in df.get_column("format").unique().drop_nulls().to_list()]
-    parts = []
-    df = df.with_row_index("_row")
-    for name in present:
-        parser = BY_NAME[name]
-        sub = df.filter(pl.col("format") == name) if len(present) > 1 or df["format"].null_count() else df
-        cols = parser.parse(text)
-        cont = getattr(parser, "continuation", None)
-        exprs = [e.alias(k) for k, e in cols.items()]
-        if cont is not None:
-            exprs.append((pl.col("_cont") | cont(text).fill_null(False)).alias("_cont"))
-        parts.append(sub.with_columns(exprs))
-    rest = df.filter(pl.col("format").is_null())
-    if rest.height:
-        parts.append(rest)
-    df = pl.concat(parts, how="diagonal_relaxed") if len(parts) > 1 else parts[0]
-    if len(parts) > 1:
-        df = df.sort("_row")
-
+        if not df.item(first, "_blank"):
+            if df.item(first, "format") is None:   # a lone continuation: read it as its own line
+                df = _parse_families(df.with_columns(pl.when(pl.int_range(pl.len()) == first).then(pl.lit("plain"))
+                                                     .otherwise(fmt).alias("format")))
+            df = df.with_columns(pl.when(pl.int_range(pl.len()) == first).then(False).otherwise(pl.col("_cont"))
+                                 .alias("_cont"))
+    pre = df
     for col, dtype in EVENT_SCHEMA.items():
         if col not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=dtype).alias(col))
-    wrapped = df.get_column("wrapper").null_count() < df.height
-    if wrapped:
+    if df.get_column("wrapper").null_count() < df.height:
         df = df.with_columns(pl.coalesce(pl.col("ts"), pl.col("wrap_ts")).alias("ts"),
                              pl.coalesce(pl.col("level"), pl.col("wrap_level")).alias("level"))
     # an event's raw text is the line as the program wrote it (wrapper removed)
-    df = df.with_columns(pl.col("text").alias("raw"))
+    df = df.with_columns(text.alias("raw"))
 
-    # -- 4. events: a non-continuation, non-blank line starts one ---------------------------------
+    # -- events: a non-continuation, non-blank line starts one ---------------------------------------
     starts = ~pl.col("_cont") & ~pl.col("_blank")
-    if not state.started:   # (a family's continuation() may have claimed it again)
-        df = df.with_columns(pl.when(pl.col("_row") == first).then(False).otherwise(pl.col("_cont")).alias("_cont"))
     df = df.with_columns(starts.cum_sum().alias("_eid"))
     state.started = state.started or bool(df.select(starts.any()).item())
 
@@ -321,13 +359,14 @@ def parse_lines(df: pl.DataFrame, state: ParseState, *, source: str, final: bool
     if not final:
         last = df.get_column("_eid").max()
         if last and last > 0:
-            # the physical lines (as read, wrappers and partial records included) of the last event
+            # the lines of the last event (as read: wrappers and partial records included)
             first_line = df.filter(pl.col("_eid") == last).get_column("line").min()
-            carry = physical.filter(pl.col("line") >= first_line)
+            carry = carry_of(first_line) if carry_of is not None else pre.filter(pl.col("line") >= first_line)
             df = df.filter(pl.col("_eid") != last)
         else:
             carry = _empty_carry()
 
+    quoted = [p.NAME for p in PARSERS if getattr(p, "QUOTED_MULTILINE", False)]
     skipped = int(df.filter(pl.col("_blank")).get_column("_phys").sum())
     body = df.filter(~pl.col("_blank"))
     orphans = body.filter(pl.col("_eid") == 0)      # continuations of an event already emitted
