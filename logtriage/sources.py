@@ -342,6 +342,68 @@ def read_chunks(inp: Input, chunk_bytes: int = CHUNK_BYTES, idle: float = IDLE_S
     yield emit(final=True)
 
 
+NATIVE_MIN_BYTES = 16 << 20     # files from this size on are read in large blocks by polars' own reader
+BLOCK_BYTES = 16 << 20          # one such block (complete lines); two are parsed at a time
+SAMPLE_BYTES = 64 << 10         # what is read first to learn a file's format
+
+
+def native_ok(inp: Input) -> bool:
+    """Whether `inp` is a file large enough to be read in blocks (plain or gzip; not a pipe)."""
+    if inp.path == "-":
+        return False
+    try:
+        return os.path.getsize(inp.path) >= NATIVE_MIN_BYTES
+    except OSError:
+        return False
+
+
+def line_blocks(inp: Input, size: int = BLOCK_BYTES,
+                on_problem: Callable[[Problem], None] | None = None) -> Iterator[bytes]:
+    """Blocks of about `size` bytes of complete lines (gzip decompressed), the last one "\\n"-ended.
+
+    A read problem (unreadable, truncated gzip) goes to `on_problem` and ends the input after
+    the lines read so far, as in read_chunks().
+    """
+    parts: list[bytes] = []
+    held = 0
+    try:
+        for block in _raw_blocks(inp, IDLE_SECONDS):
+            if not block:
+                continue
+            parts.append(block)
+            held += len(block)
+            if held >= size:
+                data = b"".join(parts)
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    yield data[:cut]
+                    parts, held = ([data[cut:]], len(data) - cut) if cut < len(data) else ([], 0)
+    except (_ReadError, OSError) as err:
+        if on_problem:
+            on_problem(Problem(inp.path, str(err) if isinstance(err, _ReadError) else (err.strerror or str(err))))
+    data = b"".join(parts)
+    if data:
+        yield data if data.endswith(b"\n") else data + b"\n"
+
+
+def block_lines(block: bytes) -> pl.LazyFrame:
+    """A block of complete lines as a lazy frame (column raw), split by polars' CSV reader.
+
+    \\x1f (unit separator) is the "column separator" that keeps each line whole; a block that
+    holds one is split by lines_from_bytes() instead.
+    """
+    if b"\x1f" in block:
+        return pl.DataFrame({"raw": lines_from_bytes(block)}).lazy()
+    return pl.scan_csv(block, has_header=False, separator="\x1f", quote_char=None, new_columns=["raw"],
+                       encoding="utf8-lossy", infer_schema=False, comment_prefix=None, eol_char="\n",
+                       raise_if_empty=False, empty_string_is_null=False)
+
+
+def cut_line(line: str) -> str:
+    """A line cut to MAX_LINE_BYTES (UTF-8), as read_chunks() cuts an oversized line."""
+    return _cut_utf8(line.encode("utf-8")[:MAX_LINE_BYTES]).decode("utf-8", "replace")
+
+
 def _cut_utf8(data: bytes) -> bytes:
     """Cut `data` so it does not end inside a multi-byte UTF-8 sequence."""
     end = len(data)

@@ -41,7 +41,7 @@ from logtriage.formats import (
     syslog,
     wrappers,
 )
-from logtriage.model import EVENT_SCHEMA
+from logtriage.model import EVENT_SCHEMA, UTC_DATETIME
 
 PARSERS: tuple[ModuleType, ...] = (
     # proxies
@@ -293,97 +293,187 @@ def _parse_families(df: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_row")
 
 
+def fast_plan(lines: pl.LazyFrame, state: ParseState, sample: pl.Series) -> pl.LazyFrame | None:
+    """The lazy, elementwise part of parsing a whole single-format file (column raw).
+
+    For a file whose first lines show one family and no wrapper: every line is tried as that
+    family only (its fast_parse() when it has one, else SIGNATURE + parse()), in one polars plan
+    that runs streaming over the file. Lines that do not fit keep `format` null and are detected
+    and parsed the general way by parse_rows(), so they read as they would in parse_lines().
+    None when the source needs the general reader (no hint, wrappers, quoted multi-line records).
+    """
+    name = state.forced or state.hint
+    parser = BY_NAME.get(name) if name else None
+    if parser is None or parser is plain or getattr(parser, "QUOTED_MULTILINE", False):
+        return None
+    text = pl.col("text")
+    fast = getattr(parser, "fast_parse", None)
+    cols = fast(text, sample) if fast is not None and not state.forced else None
+    if cols is None:
+        cols = dict(parser.parse(text))
+        if state.forced:
+            ok = pl.lit(True)
+        else:
+            ok = text.str.contains(parser.SIGNATURE)
+            for inner in _SPECIFIC_SHAPES.get(name, ()):
+                ok = ok & ~text.str.contains(BY_NAME[inner].SIGNATURE)
+        cont = getattr(parser, "continuation", None)
+        cols["_ok"], cols["_cont"] = ok, (cont(text) if cont is not None else pl.lit(False))
+    ok, cont = cols.pop("_ok"), cols.pop("_cont", pl.lit(False))
+    # columns named "_..." are shared steps: computed first, used by the others, then dropped
+    shared = {k: cols.pop(k) for k in [k for k in cols if k.startswith("_")]}
+    blank = text.str.contains(r"^\s*$")
+    return lines.with_columns(pl.col("raw").alias("text")).with_columns(**shared).select(
+        "raw", "text",
+        pl.when(ok & ~blank).then(pl.lit(name)).otherwise(pl.lit(None, dtype=pl.String)).alias("format"),
+        blank.alias("_blank"),
+        (ok & cont.fill_null(False)).alias("_cont"),
+        pl.lit(1, dtype=pl.UInt32).alias("_phys"),
+        pl.lit(None, dtype=UTC_DATETIME).alias("wrap_ts"),
+        pl.lit(None, dtype=pl.String).alias("container"),
+        pl.lit(None, dtype=pl.String).alias("wrap_level"),
+        pl.lit(None, dtype=pl.String).alias("wrapper"),
+        *[e.alias(k) for k, e in cols.items()],
+    )
+
+
+def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: bool,
+               carry: pl.DataFrame | None) -> Parsed:
+    """A batch of fast_plan() rows -> events; the lines it did not fit are detected and parsed here.
+
+    `rows` are fast_plan() rows plus `line`; `carry` is the previous batch's Parsed.carry (rows
+    of its last event, as fast_plan gave them).
+    """
+    miss = rows.select((pl.col("format").is_null() & ~pl.col("_blank")).arg_true()).to_series()
+    if len(miss):
+        fixed = _prepare(rows[miss].select("raw", "line", "text", "_phys", "wrap_ts", "container",
+                                           "wrap_level", "wrapper"), state)
+        rows = _put_rows(rows, miss, fixed)
+    if carry is not None and carry.height:
+        rows = pl.concat([carry, rows], how="diagonal_relaxed")
+    if rows.height == 0:
+        return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, 0, None if final else rows)
+    return _assemble(rows, state, source=source, final=final, carry_of=None)
+
+
+def _put_rows(df: pl.DataFrame, idx: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:
+    """`df` with its rows at positions `idx` replaced by `rows` (columns `df` lacks are added)."""
+    cols = []
+    for name, dtype in rows.schema.items():
+        base = df.get_column(name) if name in df.columns else pl.Series(name, [None] * df.height, dtype=dtype)
+        cols.append(base.scatter(idx, rows.get_column(name).cast(base.dtype)))
+    return df.with_columns(cols)
+
+
+def _generic_continuation(df: pl.DataFrame, undetected: pl.Series) -> pl.Series:
+    """True on the `undetected` rows (positions) that continue the event before them.
+
+    A stack frame, an exception line after indented frames, a Go frame before its file:line, or
+    any unrecognised line after a family that writes unprefixed continuation lines (JOIN_UNDETECTED).
+    Computed on those rows and their neighbours only: a large file has few of them.
+    """
+    n = df.height
+    text = df.get_column("text")
+    here = text.gather(undetected)
+    has_prev = undetected > 0
+    prev_i = (undetected.cast(pl.Int64) - 1).clip(0).cast(pl.UInt32)
+    next_i = (undetected.cast(pl.Int64) + 1).clip(upper_bound=n - 1).cast(pl.UInt32)
+    prev_text = pl.select(pl.when(pl.lit(has_prev)).then(pl.lit(text.gather(prev_i)))).to_series()
+    next_text = pl.select(pl.when(pl.lit(undetected < n - 1)).then(pl.lit(text.gather(next_i)))).to_series()
+    container = df.get_column("container")
+    prev_container = pl.select(pl.when(pl.lit(has_prev)).then(pl.lit(container.gather(prev_i)))).to_series()
+    fmt = df.get_column("format")
+    joiners = [p.NAME for p in PARSERS if getattr(p, "JOIN_UNDETECTED", False)]
+    if container.null_count() == n:
+        before = fmt.forward_fill().gather(undetected)
+    else:
+        before = df.select(pl.col("format").forward_fill().over("container")).to_series().gather(undetected)
+    rows = pl.DataFrame({"here": here, "prev": prev_text, "next": next_text, "c": container.gather(undetected),
+                         "pc": prev_container, "before": before,
+                         "wrapper": df.get_column("wrapper").gather(undetected)})
+    h = pl.col("here")
+    # lines from two containers of one compose stream never continue each other
+    generic = pl.col("c").eq_missing(pl.col("pc")) & (
+        h.str.contains(_CONTINUATION)
+        | (h.str.contains(_EXCEPTION_LINE) & pl.col("prev").str.contains(r"^[ \t]").fill_null(False))
+        | pl.col("next").str.contains(_GO_FILE_LINE).fill_null(False))
+    # the family of the last detected line before: postgres statement text, python messages
+    in_record = pl.col("wrapper").is_in(_RECORD_WRAPPERS).fill_null(False)
+    generic = generic | (pl.col("before").is_in(joiners).fill_null(False) & ~in_record)
+    return rows.select(generic.fill_null(False)).to_series()
+
+
 def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
-              carry_of: Callable[[int], pl.DataFrame]) -> Parsed:
+              carry_of: Callable[[int], pl.DataFrame] | None) -> Parsed:
     """Parsed rows -> events: continuation lines join the event before, the rest start one.
 
     `carry_of(first_line)` gives the rows to hold back when the last event may go on in the
-    next chunk (the physical lines from the slow reader, parsed rows from the file fast lane).
+    next chunk (the physical lines from the slow reader); without it, the parsed rows are held.
+    Costs a few passes over the batch; only rows no family took and multi-line events get more.
     """
-    text = pl.col("text")
-    fmt = pl.col("format")
-    undetected = fmt.is_null() & ~pl.col("_blank") & ~pl.col("_cont")
-    if bool(df.select(undetected.any()).item()):
-        # lines no family took: a stack frame, an indented or unprefixed continuation, or plain
-        indented_before = text.shift(1).str.contains(r"^[ \t]").fill_null(False)
-        # lines from two containers of one compose stream never continue each other
-        same_stream = pl.col("container").eq_missing(pl.col("container").shift(1))
-        generic = undetected & same_stream & (text.str.contains(_CONTINUATION)
-                                | (text.str.contains(_EXCEPTION_LINE) & indented_before)
-                                | text.shift(-1).str.contains(_GO_FILE_LINE).fill_null(False))
-        joiners = [p.NAME for p in PARSERS if getattr(p, "JOIN_UNDETECTED", False)]
-        if joiners:
-            # the family of the last detected line before: postgres statement text, python messages
-            before = fmt.forward_fill().over("container")
-            in_record = pl.col("wrapper").is_in(_RECORD_WRAPPERS).fill_null(False)
-            generic = generic | (undetected & before.is_in(joiners).fill_null(False) & ~in_record)
-        df = df.with_columns((pl.col("_cont") | generic).alias("_cont"))
-        # what is left is its own event: the wrapper's family (journald: syslog) or plain
-        default = pl.col("wrapper").replace_strict(_WRAPPER_FAMILY, default=None, return_dtype=pl.String)
-        lone = fmt.is_null() & ~pl.col("_blank") & ~pl.col("_cont")
-        df = df.with_columns(pl.when(lone).then(pl.coalesce(default, pl.lit("plain"))).otherwise(fmt).alias("format"),
-                             lone.alias("_lone"))
-        lone_rows = df.filter(pl.col("_lone")).drop("_lone")
-        if lone_rows.height:
-            df = df.with_row_index("_at")
-            lone_rows = _parse_families(df.filter(pl.col("_lone")).drop("_lone"))
-            df = pl.concat([df.filter(~pl.col("_lone")).drop("_lone"), lone_rows],
-                           how="diagonal_relaxed").sort("_at").drop("_at")
-        else:
-            df = df.drop("_lone")
+    undetected = df.select((pl.col("format").is_null() & ~pl.col("_blank") & ~pl.col("_cont")).arg_true()).to_series()
+    if len(undetected):
+        # lines no family took: a continuation, or a line of its own
+        cont = df.get_column("_cont").scatter(undetected, _generic_continuation(df, undetected))
+        df = df.with_columns(cont)
+        lone = undetected.filter(~cont.gather(undetected))
+        if len(lone):
+            # the wrapper's family (journald: syslog) or plain
+            alone = df[lone].with_columns(pl.coalesce(pl.col("wrapper").replace_strict(
+                _WRAPPER_FAMILY, default=None, return_dtype=pl.String), pl.lit("plain")).alias("format"))
+            df = _put_rows(df, lone, _parse_families(alone))
     if not state.started:
         # a source's first lines cannot continue anything: the first non-blank one starts an event
         first = df.select((~pl.col("_blank")).arg_max()).item()
         if not df.item(first, "_blank"):
-            if df.item(first, "format") is None:   # a lone continuation: read it as its own line
-                df = _parse_families(df.with_columns(pl.when(pl.int_range(pl.len()) == first).then(pl.lit("plain"))
-                                                     .otherwise(fmt).alias("format")))
-            df = df.with_columns(pl.when(pl.int_range(pl.len()) == first).then(False).otherwise(pl.col("_cont"))
-                                 .alias("_cont"))
+            at = pl.Series([first], dtype=pl.UInt32)
+            row = df[at].with_columns(pl.lit(False).alias("_cont"))
+            if row.item(0, "format") is None:   # a lone continuation: read it as its own line
+                row = _parse_families(row.with_columns(pl.lit("plain").alias("format")))
+            df = _put_rows(df, at, row)
     pre = df
-    for col, dtype in EVENT_SCHEMA.items():
-        if col not in df.columns:
-            df = df.with_columns(pl.lit(None, dtype=dtype).alias(col))
+    missing = [pl.lit(None, dtype=dtype).alias(col) for col, dtype in EVENT_SCHEMA.items() if col not in df.columns]
+    if missing:
+        df = df.with_columns(missing)
     if df.get_column("wrapper").null_count() < df.height:
         df = df.with_columns(pl.coalesce(pl.col("ts"), pl.col("wrap_ts")).alias("ts"),
                              pl.coalesce(pl.col("level"), pl.col("wrap_level")).alias("level"))
-    # an event's raw text is the line as the program wrote it (wrapper removed)
-    df = df.with_columns(text.alias("raw"))
-
-    # -- events: a non-continuation, non-blank line starts one ---------------------------------------
+    # an event's raw text is the line as the program wrote it (wrapper removed); _eid numbers events
     starts = ~pl.col("_cont") & ~pl.col("_blank")
-    df = df.with_columns(starts.cum_sum().alias("_eid"))
-    state.started = state.started or bool(df.select(starts.any()).item())
+    df = df.with_columns(pl.col("text").alias("raw"), starts.cum_sum().alias("_eid"))
+    eid = df.get_column("_eid")
+    last = eid[-1] if df.height else 0
+    state.started = state.started or bool(last)
 
     carry = None
     if not final:
-        last = df.get_column("_eid").max()
-        if last and last > 0:
+        if last:
             # the lines of the last event (as read: wrappers and partial records included)
-            first_line = df.filter(pl.col("_eid") == last).get_column("line").min()
-            carry = carry_of(first_line) if carry_of is not None else pre.filter(pl.col("line") >= first_line)
-            df = df.filter(pl.col("_eid") != last)
+            at = eid.search_sorted(last, side="left")
+            carry = carry_of(df.item(at, "line")) if carry_of is not None else pre.slice(at)
+            df = df.slice(0, at)
+            eid = eid.slice(0, at)
         else:
             carry = _empty_carry()
 
     quoted = [p.NAME for p in PARSERS if getattr(p, "QUOTED_MULTILINE", False)]
-    skipped = int(df.filter(pl.col("_blank")).get_column("_phys").sum())
-    body = df.filter(~pl.col("_blank"))
-    orphans = body.filter(pl.col("_eid") == 0)      # continuations of an event already emitted
-    body = body.filter(pl.col("_eid") > 0)
-    has_cont = bool(body.get_column("_cont").any())
-    if has_cont:
-        # only the few events that span several lines go through the group_by
-        multi_ids = body.filter(pl.col("_cont")).get_column("_eid").unique()
-        is_multi = pl.col("_eid").is_in(multi_ids.implode())
-        single = body.filter(~is_multi).with_columns(pl.col("_phys").alias("_nlines"))
-        events = (body.filter(is_multi).group_by("_eid", maintain_order=True).agg(
-            [pl.col(c).first() for c in (*EVENT_SCHEMA, "container") if c not in ("raw", "message")]
-            + [pl.col("raw").str.join("\n"),
-               (pl.col("message").first() + pl.when(pl.len() > 1).then(
-                   pl.lit("\n") + pl.col("raw").slice(1).str.join("\n")).otherwise(pl.lit(""))).alias("message"),
-               pl.col("_phys").sum().alias("_nlines")]))
-        events = pl.concat([single.select(events.columns), events]).sort("_eid")
+    blank = df.get_column("_blank")
+    skipped = int(df.filter(blank).get_column("_phys").sum()) if blank.any() else 0
+    n_orphan = eid.search_sorted(1, side="left")      # rows before this batch's first event ...
+    orphans = df.slice(0, n_orphan).filter(~pl.col("_blank"))   # ... continue one already emitted
+    events = df.filter(starts).with_columns(pl.col("_phys").alias("_nlines"))
+    body_cont = pl.col("_cont") & ~pl.col("_blank") & (pl.col("_eid") > 0)
+    if events.height and bool(df.select(body_cont.any()).item()):
+        # only the few events that span several lines are joined (in place: event i has _eid i + 1)
+        multi_ids = df.filter(body_cont).get_column("_eid").unique()
+        joined = (df.filter(pl.col("_eid").is_in(multi_ids.implode()) & ~pl.col("_blank"))
+                  .group_by("_eid", maintain_order=True).agg(
+                      pl.col("raw").str.join("\n"),
+                      (pl.col("message").first() + pl.lit("\n") + pl.col("raw").slice(1).str.join("\n")).alias("message"),
+                      pl.col("_phys").sum().alias("_nlines")))
+        at = (joined.get_column("_eid") - 1).cast(pl.UInt32)
+        events = events.with_columns([events.get_column(c).scatter(at, joined.get_column(c).cast(events.schema[c]))
+                                      for c in ("raw", "message", "_nlines")])
         for name in quoted:
             # a quoted multi-line record reads right only whole: parse its joined text again
             redo = (pl.col("format") == name) & (pl.col("_nlines") > 1)
@@ -391,8 +481,6 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                 again = BY_NAME[name].parse(pl.col("raw"))
                 events = events.with_columns([pl.when(redo).then(again[c]).otherwise(pl.col(c)).alias(c)
                                               for c in again if c in events.columns])
-    else:
-        events = body.with_columns(pl.col("_phys").alias("_nlines"))
     if orphans.height:   # shown as their own plain events rather than lost
         events = pl.concat([orphans.with_columns(pl.lit("plain").alias("format"), pl.col("raw").alias("message"),
                                                  pl.col("_phys").alias("_nlines")),
@@ -400,7 +488,7 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
 
     # a container the wrapper names (compose service, pod container) is more precise than the directory
     component = pl.lit(state.component) if state.component else pl.col("component")
-    if "container" in events.columns:
+    if events.get_column("container").null_count() < events.height:
         component = pl.coalesce(pl.col("container"), component)
     default_component = pl.col("format").replace_strict(
         {p.NAME: p.DEFAULT_COMPONENT for p in PARSERS}, default=None, return_dtype=pl.String)
@@ -408,14 +496,15 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
         pl.lit(source).alias("source"),
         pl.coalesce(component, default_component, pl.lit("unknown")).alias("component"),
     )
-    lines_per = events.group_by(pl.col("format") == "plain").agg(pl.col("_nlines").sum())
-    counts = dict(zip(lines_per[:, 0].to_list(), lines_per[:, 1].to_list(), strict=True))
+    plain_lines, all_lines = events.select(
+        pl.col("_nlines").filter(pl.col("format") == "plain").sum().alias("plain"),
+        pl.col("_nlines").sum().alias("all")).row(0)
     for name, cnt in events.get_column("format").value_counts().iter_rows():
         state.counts[name] = state.counts.get(name, 0) + cnt
     return Parsed(
         events.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]),
-        lines_parsed=int(counts.get(False, 0) or 0),
-        lines_unparsed=int(counts.get(True, 0) or 0),
+        lines_parsed=int(all_lines or 0) - int(plain_lines or 0),
+        lines_unparsed=int(plain_lines or 0),
         lines_skipped=skipped,
         carry=carry,
     )

@@ -14,6 +14,7 @@ import polars as pl
 import regex
 
 from logtriage.formats.base import compact, seconds, ts_utc
+from logtriage.model import UTC_DATETIME
 
 NAME = "nginx_access"
 LAYER = "proxy"
@@ -34,14 +35,43 @@ _UPSTREAM_TAIL = r'" (\S+(?:, \S+)*) ((?:\d{3}|-)(?:, (?:\d{3}|-))*) (\d+\.\d+) 
 _INGRESS_TIME = r'" \d+ (\d+\.\d+) \['
 
 
+_TIME = r"\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]"
+_STATUS = r'" (\d{3}) '
+
+
 def parse(text: pl.Expr) -> dict[str, pl.Expr]:
     """Hot columns: ts, status, duration (request time)."""
     return {
-        "ts": ts_utc(text.str.extract(r"\[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]", 1),
-                     "%d/%b/%Y:%H:%M:%S %z", aware=True),
-        "status": text.str.extract(r'" (\d{3}) ', 1).cast(pl.Int16, strict=False),
+        "ts": ts_utc(text.str.extract(_TIME, 1), "%d/%b/%Y:%H:%M:%S %z", aware=True),
+        "status": text.str.extract(_STATUS, 1).cast(pl.Int16, strict=False),
         "duration": pl.coalesce(seconds(text.str.extract(_UPSTREAM_TAIL, 3)),
                                 seconds(text.str.extract(_INGRESS_TIME, 1))),
+        "message": text,
+    }
+
+
+def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
+    """parse() specialised to `sample` (a file's first lines): one log_format, one zone.
+
+    The zone is the server's, the same on every line: the time is read without it and shifted.
+    The request time is read with the one log_format tail the sample shows. `_ok` is False on
+    lines that do not fit; those go through parse() (after detection) instead.
+    """
+    zones = sample.str.extract(_TIME, 1).str.slice(21, 5)
+    if zones.null_count() or len(zones) == 0 or zones.n_unique() != 1:
+        return None
+    zone = zones[0]
+    minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[3:5]))
+    stamp = text.str.extract(rf"\[(\d\d/\w{{3}}/\d{{4}}:\d\d:\d\d:\d\d) \{zone}\]", 1)
+    naive = stamp.str.to_datetime("%d/%b/%Y:%H:%M:%S", strict=False, time_unit="us", exact=True)
+    tail = next((p for p in (_UPSTREAM_TAIL, _INGRESS_TIME) if sample.str.contains(p).mean() > 0.5), None)
+    status = text.str.extract(_STATUS, 1).cast(pl.Int16, strict=False)
+    return {
+        "_ok": naive.is_not_null() & status.is_not_null(),
+        "ts": (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC").cast(UTC_DATETIME),
+        "status": status,
+        "duration": seconds(text.str.extract(tail, 3 if tail == _UPSTREAM_TAIL else 1)) if tail else
+        pl.lit(None, dtype=pl.Float64),
         "message": text,
     }
 

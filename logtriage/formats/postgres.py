@@ -15,7 +15,8 @@ from __future__ import annotations
 import polars as pl
 import regex
 
-from logtriage.formats.base import compact, level_of, offset_minutes, seconds, ts_local, ts_no_year
+from logtriage.formats.base import assumed_tz, compact, offset_minutes, ts_local, ts_no_year
+from logtriage.model import UTC_DATETIME
 
 NAME = "postgres"
 LAYER = "db"
@@ -68,8 +69,22 @@ _TS = r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?)(?: ?([A-Z]{1,5}\b|[+-]\d\
 _SEV = rf"\b({_SEVERITIES}):\s"
 
 
+# severity word -> level (DETAIL, HINT ... are parts of the message they follow)
+_SEV_LEVEL = {"LOG": "info", "INFO": "info", "NOTICE": "info", "DEBUG": "debug", **{f"DEBUG{i}": "debug" for i in range(1, 6)},
+              "WARNING": "warn", "ERROR": "error", "FATAL": "fatal", "PANIC": "fatal",
+              **{c: "info" for c in _CONTINUED}}
+
+
+def _level(severity: pl.Expr) -> pl.Expr:
+    return severity.replace_strict(_SEV_LEVEL, default=None, return_dtype=pl.String)
+
+
+def _duration(text: pl.Expr) -> pl.Expr:
+    return text.str.extract(r"duration: (\d+(?:\.\d+)?) ms", 1).cast(pl.Float64, strict=False) / 1e3
+
+
 def parse(text: pl.Expr) -> dict[str, pl.Expr]:
-    """Hot columns: ts, level, pid, sqlstate, statement duration and the message after the severity."""
+    """Hot columns: ts, level, sqlstate, statement duration and the message after the severity."""
     severity = text.str.extract(_SEV, 1)
     iso = text.str.extract(_TS, 1)
     return {
@@ -77,11 +92,51 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
             ts_with_zone(iso, text.str.extract(_TS, 2)),
             ts_no_year(text.str.extract(r"^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) ", 1), "%b %e %H:%M:%S"),
         ),
-        "level": level_of(severity.replace({"DETAIL": "info", "HINT": "info", "STATEMENT": "info",
-                                            "CONTEXT": "info", "QUERY": "info", "LOCATION": "info"})),
-        "pid": text.str.extract(r"(?:\[|postgres(?:ql)?\[|postgres\.)(\d+)\]", 1),
+        "level": _level(severity),
         "sqlstate": text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1),
-        "duration": seconds(text.str.extract(r"duration: (\d+(?:\.\d+)?) ms", 1), "ms"),
+        "duration": _duration(text),
+        "message": text.str.replace(rf"^.*?{_SEV}\s*", ""),
+    }
+
+
+def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
+    """parse() specialised to the prefix layout of `sample` (a file's first lines), or None.
+
+    Within one server's log the time stamp has one width and one zone (log_line_prefix and
+    log_timezone are set once), so it is read by position instead of by pattern. `_ok` is False
+    on lines that do not fit; those go through parse() (after detection) instead.
+    """
+    parts = sample.str.extract_groups(r"^(\d{4}-\d\d-\d\d([ T])\d\d:\d\d:\d\d(?:\.\d+)?)"
+                                      r"( ?(?:[A-Z]{1,5}\b|[+-]\d\d(?::?\d\d)?))?")
+    stamps = parts.struct.field("1")
+    if stamps.null_count() or len(stamps) == 0:
+        return None
+    widths, seps, zones = stamps.str.len_bytes().unique(), parts.struct.field("2").unique(), parts.struct.field("3").unique()
+    if len(widths) != 1 or len(seps) != 1 or len(zones) != 1:
+        return None
+    width, zone = int(widths[0]), zones[0]
+    naive = pl.col("_naive")
+    if zone is None:
+        fits = ~text.str.slice(width, 2).str.contains(r"^ ?[A-Z+-]")
+        ts = naive.dt.replace_time_zone(assumed_tz(), ambiguous="earliest", non_existent="null")
+    else:
+        minutes = pl.select(offset_minutes(pl.lit(zone.strip()), _TZ_MINUTES)).item()
+        if minutes is None:
+            return None
+        fits = text.str.slice(width, len(zone) + 1).str.contains(rf"^{regex.escape(zone)}(?:$|[^A-Za-z0-9])")
+        ts = (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
+    severity = pl.col("_severity")
+    return {
+        # first: what the columns after share
+        "_naive": text.str.head(width).str.to_datetime(f"%Y-%m-%d{seps[0]}%H:%M:%S" + ("%.f" if width > 19 else ""),
+                                                       strict=False, time_unit="us", exact=True),
+        "_severity": text.str.extract(_SEV, 1),
+        "_ok": naive.is_not_null() & fits & severity.is_not_null(),
+        "_cont": severity.is_in(_CONTINUED),
+        "ts": ts.dt.convert_time_zone("UTC").cast(UTC_DATETIME),
+        "level": _level(severity),
+        "sqlstate": text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1),
+        "duration": _duration(text),
         "message": text.str.replace(rf"^.*?{_SEV}\s*", ""),
     }
 
