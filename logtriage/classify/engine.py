@@ -41,10 +41,8 @@ class Classifier:
 
     def __post_init__(self) -> None:
         self.rules = [r for r in self.rules if r.kind == self.kind]
-        self._kw = _keyword_regex({k.lower() for r in self.rules for k in r.keywords})
-        self._status_rules = any(r.status for r in self.rules)
-        self._flag_rules = any(r.flags for r in self.rules)
-        self._sql_rules = any(r.sqlstate for r in self.rules)
+        self._gated = [r for r in self.rules if _gate(r)]
+        self._kw = _keyword_regex({k.lower() for r in self.rules if not _gate(r) for k in r.keywords})
         self._py = {r.id: regex.compile(r.pattern) for r in self.rules if r.engine == "regex" and r.pattern}
         self._by_id = {r.id: r for r in self.rules}
         self._names = {r.id: _group_names(r.pattern, r.capture) for r in self.rules}
@@ -67,6 +65,8 @@ class Classifier:
                          >= _LEVEL_RANK[rule.level])
         if rule.sqlstate:
             conds.append(pl.col("sqlstate").is_in(list(rule.sqlstate)))
+        if rule.duration_min is not None:
+            conds.append(pl.col("duration") >= rule.duration_min)
         if not conds:
             return pl.lit(True)
         out = conds[0]
@@ -87,15 +87,18 @@ class Classifier:
     # -- the batch ---------------------------------------------------------------------------
 
     def candidates(self, batch: pl.DataFrame) -> pl.Expr:
+        """True on the rows some rule may match: cheap, and never False where one does.
+
+        A rule with a selective field condition (status, flags, SQLSTATE, duration, level) makes
+        candidates of the rows that meet it; the other rules, of the rows holding one of their
+        keywords (one case-insensitive pass). So a wall of 200s, or a PostgreSQL log with every
+        statement's duration, costs a few comparisons per line, not the whole rule pack.
+        """
         cand = pl.lit(False)
         if self._kw:
             cand = cand | pl.col("message").str.contains(self._kw).fill_null(False)
-        if self._status_rules:
-            cand = cand | pl.col("status").is_not_null()
-        if self._flag_rules:
-            cand = cand | pl.col("flags").is_not_null()
-        if self._sql_rules:
-            cand = cand | pl.col("sqlstate").is_not_null()
+        for rule in self._gated:
+            cand = cand | self._condition(rule)
         return cand
 
     def winners(self, sub: pl.DataFrame) -> pl.Series:
@@ -202,6 +205,11 @@ class Classifier:
                        .replace("{}", None))
             out = out.scatter(rows.get_column("_i"), enc)
         return out
+
+
+def _gate(rule: Rule) -> bool:
+    """Whether a rule's field conditions alone pick few rows (its candidates need no keyword pass)."""
+    return bool(rule.status or rule.flags or rule.sqlstate or rule.duration_min is not None or rule.level)
 
 
 def _token_regex(tokens: tuple[str, ...]) -> str:

@@ -37,6 +37,7 @@ class Rule:
     flags: tuple[str, ...] = ()
     flags_exclude: tuple[str, ...] = ()
     level: str | None = None
+    duration_min: float | None = None     # seconds, on the parsed duration
     sqlstate: tuple[str, ...] = ()
     capture: str | None = None
     priority: int = 0
@@ -57,7 +58,7 @@ class Rule:
 
 
 _RULE_KEYS = {"id", "class", "severity", "pattern", "keywords", "engine", "formats", "status", "flags",
-              "flags_exclude", "level", "sqlstate", "capture", "priority", "blame", "explain", "check_first",
+              "flags_exclude", "level", "duration_min", "sqlstate", "capture", "priority", "blame", "explain", "check_first",
               "remediation", "match", "no_match", "expect", "known_miss", "refs"}
 _SIGNAL_KEYS = {"id", "signal", "pattern", "keywords", "engine", "formats", "capture", "priority", "match",
                 "no_match", "expect", "known_miss", "refs", "explain", "level"}
@@ -183,6 +184,11 @@ def _build(raw: dict, kind: str, path: str, order: int) -> tuple[Rule | None, li
         err("status must be [lo, hi] (inclusive integers)")
     if raw.get("level") is not None and raw.get("level") not in LEVELS:
         err(f"level must be one of {', '.join(LEVELS)}")
+    duration_min = raw.get("duration_min")
+    if duration_min is not None and (isinstance(duration_min, bool) or not isinstance(duration_min, int | float)
+                                     or duration_min < 0):
+        err("duration_min must be a number of seconds (>= 0)")
+        duration_min = None
     if pattern is None and status is None and not raw.get("flags") and not raw.get("sqlstate"):
         err("needs a pattern or a field condition (status, flags, sqlstate)")
     keywords = tuple(raw.get("keywords") or ())
@@ -203,7 +209,8 @@ def _build(raw: dict, kind: str, path: str, order: int) -> tuple[Rule | None, li
         severity=raw.get("severity", "info"), pattern=pattern, keywords=keywords, engine=engine,
         formats=tuple(raw.get("formats") or ()), status=tuple(status) if status else None,
         flags=tuple(raw.get("flags") or ()), flags_exclude=tuple(raw.get("flags_exclude") or ()),
-        level=raw.get("level"), sqlstate=tuple(raw.get("sqlstate") or ()), capture=raw.get("capture"),
+        level=raw.get("level"), duration_min=float(duration_min) if duration_min is not None else None,
+        sqlstate=tuple(raw.get("sqlstate") or ()), capture=raw.get("capture"),
         priority=int(raw.get("priority", 0)), order=order, blame=raw.get("blame"),
         explain=raw.get("explain", "").strip(), check_first=raw.get("check_first", "").strip(),
         remediation=tuple(raw.get("remediation") or ()), match=tuple(raw.get("match") or ()),

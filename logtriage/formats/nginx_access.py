@@ -53,25 +53,34 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
 def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     """parse() specialised to `sample` (a file's first lines): one log_format, one zone.
 
-    The zone is the server's, the same on every line: the time is read without it and shifted.
-    The request time is read with the one log_format tail the sample shows. `_ok` is False on
-    lines that do not fit; those go through parse() (after detection) instead.
+    The time is read by position after the first " [" and checked to end in the server's zone
+    (the same on every line); the request time with the one log_format tail the sample shows,
+    from the end of the line. `_ok` is False on lines that do not fit; those go through parse()
+    (after detection) instead.
     """
     zones = sample.str.extract(_TIME, 1).str.slice(21, 5)
     if zones.null_count() or len(zones) == 0 or zones.n_unique() != 1:
         return None
     zone = zones[0]
     minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[3:5]))
-    stamp = text.str.extract(rf"\[(\d\d/\w{{3}}/\d{{4}}:\d\d:\d\d:\d\d) \{zone}\]", 1)
-    naive = stamp.str.to_datetime("%d/%b/%Y:%H:%M:%S", strict=False, time_unit="us", exact=True)
+    at = pl.col("_at") + 2          # the first character of the time
+    naive = text.str.slice(at, 20).str.to_datetime("%d/%b/%Y:%H:%M:%S", strict=False, time_unit="us", exact=True)
     tail = next((p for p in (_UPSTREAM_TAIL, _INGRESS_TIME) if sample.str.contains(p).mean() > 0.5), None)
-    status = text.str.extract(_STATUS, 1).cast(pl.Int16, strict=False)
+    if tail == _UPSTREAM_TAIL:
+        # "... $request_time $upstream_response_time" ends the line (upstream times may be a list)
+        duration = text.str.extract(r" (\d+\.\d+) (?:-|\d+\.\d+)(?:, (?:-|\d+\.\d+))*$", 1)
+    elif tail == _INGRESS_TIME:
+        duration = text.str.extract(_INGRESS_TIME, 1)
+    else:
+        duration = pl.lit(None, dtype=pl.String)
+    status = pl.col("_status")
     return {
-        "_ok": naive.is_not_null() & status.is_not_null(),
+        "_at": text.str.find(" [", literal=True),
+        "_status": text.str.extract(_STATUS, 1).cast(pl.Int16, strict=False),
+        "_ok": naive.is_not_null() & (text.str.slice(at + 20, 8) == f" {zone}] ") & status.is_not_null(),
         "ts": (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC").cast(UTC_DATETIME),
         "status": status,
-        "duration": seconds(text.str.extract(tail, 3 if tail == _UPSTREAM_TAIL else 1)) if tail else
-        pl.lit(None, dtype=pl.Float64),
+        "duration": duration.cast(pl.Float64, strict=False),
         "message": text,
     }
 

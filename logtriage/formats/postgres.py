@@ -125,18 +125,21 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
             return None
         fits = text.str.slice(width, len(zone) + 1).str.contains(rf"^{regex.escape(zone)}(?:$|[^A-Za-z0-9])")
         ts = (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
+    # the whole match ("LOG:  " ...) is cheaper to take than a group: the word is what precedes ":"
     severity = pl.col("_severity")
+    start = pl.col("_duration_at") + 10
     return {
         # first: what the columns after share
         "_naive": text.str.head(width).str.to_datetime(f"%Y-%m-%d{seps[0]}%H:%M:%S" + ("%.f" if width > 19 else ""),
                                                        strict=False, time_unit="us", exact=True),
-        "_severity": text.str.extract(_SEV, 1),
+        "_severity": text.str.extract(rf"\b(?:{_SEVERITIES}):\s", 0).str.head(-2),
+        "_duration_at": text.str.find("duration: ", literal=True),
         "_ok": naive.is_not_null() & fits & severity.is_not_null(),
         "_cont": severity.is_in(_CONTINUED),
         "ts": ts.dt.convert_time_zone("UTC").cast(UTC_DATETIME),
         "level": _level(severity),
         "sqlstate": text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1),
-        "duration": _duration(text),
+        "duration": text.str.slice(start, 16).str.extract(r"^(\d+(?:\.\d+)?) ms", 1).cast(pl.Float64) / 1e3,
         "message": text.str.replace(rf"^.*?{_SEV}\s*", ""),
     }
 

@@ -1,0 +1,69 @@
+"""Rule prefilter: field-gated rules (duration_min, status) pick their own candidates, keyword rules theirs."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from logtriage.classify import engine, loader
+from logtriage.model import EVENT_SCHEMA
+
+RULES = '''
+[[rule]]
+id = "t.slow"
+class = "db.slow_query"
+severity = "warning"
+pattern = 'duration: \\d+'
+duration_min = 3.0
+
+[[rule]]
+id = "t.five"
+class = "http.5xx"
+severity = "error"
+status = [500, 599]
+
+[[rule]]
+id = "t.refused"
+class = "conn.refused"
+severity = "error"
+pattern = 'Connection refused'
+'''
+
+
+def _batch(rows: list[dict]) -> pl.DataFrame:
+    full = [{c: r.get(c) for c in EVENT_SCHEMA} for r in rows]
+    return pl.DataFrame(full, schema=EVENT_SCHEMA)
+
+
+def _clf() -> engine.Classifier:
+    rules = [
+        loader.Rule(id="t.slow", kind="rule", file="t", klass="db.slow_query", pattern=r"duration: \d+",
+                    keywords=("duration: ",), duration_min=3.0),
+        loader.Rule(id="t.five", kind="rule", file="t", klass="http.5xx", status=(500, 599)),
+        loader.Rule(id="t.refused", kind="rule", file="t", klass="conn.refused", pattern="Connection refused",
+                    keywords=("Connection refused",)),
+    ]
+    return engine.Classifier(rules, "rule")
+
+
+def test_duration_min_and_status_gate_candidates():
+    clf = _clf()
+    batch = _batch([
+        {"message": "duration: 12 ms  statement: SELECT 1", "duration": 0.012, "format": "postgres"},
+        {"message": "duration: 4000 ms  statement: SELECT 1", "duration": 4.0, "format": "postgres"},
+        {"message": "GET / 200", "status": 200, "format": "nginx_access"},
+        {"message": "GET / 502", "status": 502, "format": "nginx_access"},
+        {"message": "connect() failed (111: Connection refused)", "format": "nginx_error"},
+    ])
+    assert batch.select(clf.candidates(batch)).to_series().to_list() == [False, True, False, True, True]
+    out = engine.classify(batch, clf)
+    assert out.get_column("rule").to_list() == [None, "t.slow", None, "t.five", "t.refused"]
+
+
+def test_duration_min_must_be_seconds(tmp_path):
+    (tmp_path / "bad.toml").write_text(RULES.replace("duration_min = 3.0", 'duration_min = "3s"'))
+    try:
+        loader.load_rules([tmp_path], builtin=False)
+    except Exception as err:  # noqa: BLE001 - the loader's error type carries the message
+        assert "duration_min" in str(err)
+    else:
+        raise AssertionError("a non-numeric duration_min was accepted")
