@@ -85,6 +85,17 @@ SEVERITIES = ("critical", "error", "warning", "info")
 SIGNALS = ("listening", "started", "stopping", "stopped", "exited", "restarted", "reloaded", "deployed")
 
 
+def detached(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with its text columns copied out of the batch they were cut from.
+
+    polars keeps a string taken from a larger frame (filter, slice) as a view into that frame's
+    buffers: a handful of events kept from every batch would keep all the text read alive.
+    Whatever is kept across batches goes through here.
+    """
+    text = [pl.concat_str([pl.col(c), pl.lit("")]).alias(c) for c, t in df.schema.items() if t == pl.String]
+    return df.with_columns(text) if text else df
+
+
 def empty_events(with_class: bool = False) -> pl.DataFrame:
     """Return an empty event batch with the full schema."""
     schema = dict(EVENT_SCHEMA)

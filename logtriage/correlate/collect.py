@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from logtriage.classify.engine import Classifier, signals
-from logtriage.model import UTC_DATETIME
+from logtriage.model import UTC_DATETIME, detached
 
 ACCESS_FORMATS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
 # nginx's $upstream_addr $upstream_status $request_time $upstream_response_time tail
@@ -74,27 +74,27 @@ class Collector:
             path = (request.struct.field("2").str.replace_all(r"/[0-9]+(/|$)", "/{id}$1")
                     .str.replace_all(r"/[0-9a-fA-F-]{8,}(/|$)", "/{id}$1"))
             nginx_upstream = pl.col("raw").str.extract(_NGINX_UPSTREAM, 1).str.split(", ").list.first()
-            self._flagged.append(flagged.select(
+            self._flagged.append(detached(flagged.select(
                 "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities",
                 pl.coalesce(pl.col("upstream"), pl.when(pl.col("format") == "nginx_access").then(nginx_upstream))
                 .alias("upstream"),
                 "status", "level",
                 pl.when(pl.col("_rank") < TEXT_PER_RULE).then(text).alias("text"),
                 pl.when(access).then(request.struct.field("1") + " " + path).alias("endpoint"),
-            ))
-        self._access.append(batch.filter(pl.col("format").is_in(ACCESS_FORMATS) & pl.col("status").is_not_null())
-                            .select("ts", "component", "status", pl.col("duration").cast(pl.Float32)))
-        self._activity.append(batch.filter(pl.col("ts").is_not_null())
-                              .group_by("component", pl.col("ts").dt.truncate("1s")).len())
+            )))
+        self._access.append(detached(batch.filter(pl.col("format").is_in(ACCESS_FORMATS) & pl.col("status").is_not_null())
+                                     .select("ts", "component", "status", pl.col("duration").cast(pl.Float32))))
+        self._activity.append(detached(batch.filter(pl.col("ts").is_not_null())
+                                       .group_by("component", pl.col("ts").dt.truncate("1s")).len()))
         sig = signals(batch, self.signal_classifier)
         if sig.height:
-            self._signals.append(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
+            self._signals.append(detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT))))
         if self._unrec_n < MAX_UNRECOGNISED:
             un = batch.filter(pl.col("class").is_null() & pl.col("level").is_in(["error", "fatal"])).select(
                 "ts", "source", "line", "component", pl.col("message").str.split("\n").list.first()
                 .str.slice(0, 400).alias("message"), text.alias("text")).head(MAX_UNRECOGNISED - self._unrec_n)
             self._unrec_n += un.height
-            self._unrec.append(un)
+            self._unrec.append(detached(un))
         for comp, fmts in batch.group_by("component").agg(pl.col("format").unique()).iter_rows():
             self._comp_formats.setdefault(comp, set()).update(fmts)
         return batch

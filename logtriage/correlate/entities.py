@@ -49,16 +49,14 @@ def refused_targets(ev: pl.DataFrame) -> dict[str, pl.DataFrame]:
     rows = ev.filter(pl.col("class").str.split("/").list.first().is_in(list(_REFUSED)))
     if rows.height == 0:
         return {}
-    ents = rows.get_column("entities").to_list()
-    ups = rows.get_column("upstream").to_list()
-    targets = []
-    for e, u in zip(ents, ups, strict=True):
-        d = entities_of(e)
-        t = d.get("upstream") or u
-        if not t and d.get("host") and d.get("port"):
-            t = f"{d['host']}:{d['port']}"
-        targets.append(t)
-    rows = rows.with_columns(pl.Series("_target", targets, dtype=pl.String)).filter(pl.col("_target").is_not_null())
+    def entity(name: str) -> pl.Expr:
+        return pl.col("entities").str.json_path_match(f"$.{name}")
+
+    # the rule's upstream capture, the parsed upstream, or host + port: vectorised (a storm is all rows)
+    target = pl.coalesce(entity("upstream"), pl.col("upstream"),
+                         pl.when(entity("host").is_not_null() & entity("port").is_not_null())
+                         .then(entity("host") + ":" + entity("port")))
+    rows = rows.with_columns(pl.when(target != "").then(target).alias("_target")).filter(pl.col("_target").is_not_null())
     return {t: g for (t,), g in rows.group_by("_target")}
 
 
