@@ -14,6 +14,14 @@ A parser is a module under logtriage/formats/ with:
   continuation(text) -> pl.Expr | None      optional: True where a line continues the event before
                             (a Postgres DETAIL/STATEMENT line). Indented lines and stack traces are
                             joined by the framework for every format.
+  fast_parse(text, sample) -> dict | None  optional: parse() specialised to the layout a large
+                            file's first lines show (time stamp width, zone, log_format tail), read
+                            by position where parse() needs a pattern. Returns parse()'s columns
+                            plus `_ok` (False: the line does not fit; it is detected and parsed the
+                            general way), optionally `_cont`, and shared steps named "_..." that
+                            the other expressions use as pl.col("_..."). Used by the block reader
+                            (files of 16 MB and more); tests/test_block_reader.py holds it to
+                            reading exactly as parse() does.
   fields(text)       -> dict               every field the format knows, for one event's raw text;
                             called only for the few events that are shown.
   EXAMPLES           list[str]  two or more real lines; tests check each detects as NAME.
