@@ -109,16 +109,17 @@ def _native_batches(inp: sources.Input, state: formats.ParseState, stats: Source
         formats.learn_hint(sample, state)
     name = state.forced or state.hint
     own = sample.filter(pl.select(formats.detect_expr(pl.lit(sample)) == name).to_series().fill_null(False))
-    if name is None or formats.fast_plan(sources.block_lines(b"x\n"), state, own.head(formats.HINT_LINES)) is None:
+    plan = formats.fast_plan(state, own.head(formats.HINT_LINES)) if name else None
+    if plan is None:
         state.hint = None
         return None
-    return _run_blocks(inp, itertools.chain([first], blocks), own.head(formats.HINT_LINES), state, stats)
+    return _run_blocks(inp, itertools.chain([first], blocks), plan, state, stats)
 
 
-def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], sample: pl.Series, state: formats.ParseState,
+def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], plan: formats.FastPlan, state: formats.ParseState,
                 stats: SourceStats) -> Iterator[formats.Parsed]:
     def parse(block: bytes) -> pl.DataFrame:
-        return formats.fast_plan(sources.block_lines(block), state, sample).collect(engine="streaming")
+        return plan.over(sources.block_lines(block)).collect(engine="streaming")
 
     carry: pl.DataFrame | None = None
     done = 0

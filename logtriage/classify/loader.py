@@ -58,8 +58,8 @@ class Rule:
 
 
 _RULE_KEYS = {"id", "class", "severity", "pattern", "keywords", "engine", "formats", "status", "flags",
-              "flags_exclude", "level", "duration_min", "sqlstate", "capture", "priority", "blame", "explain", "check_first",
-              "remediation", "match", "no_match", "expect", "known_miss", "refs"}
+              "flags_exclude", "level", "duration_min", "sqlstate", "capture", "priority", "blame", "explain",
+              "check_first", "remediation", "match", "no_match", "expect", "known_miss", "refs"}
 _SIGNAL_KEYS = {"id", "signal", "pattern", "keywords", "engine", "formats", "capture", "priority", "match",
                 "no_match", "expect", "known_miss", "refs", "explain", "level"}
 _LIST_KEYS = ("keywords", "formats", "flags", "flags_exclude", "sqlstate", "remediation", "match", "no_match",

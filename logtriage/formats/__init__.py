@@ -41,7 +41,7 @@ from logtriage.formats import (
     syslog,
     wrappers,
 )
-from logtriage.model import EVENT_SCHEMA, UTC_DATETIME
+from logtriage.model import EVENT_SCHEMA
 
 PARSERS: tuple[ModuleType, ...] = (
     # proxies
@@ -105,6 +105,10 @@ _SPECIFIC_SHAPES = {
     "app_json": ("envoy_json", "postgres_json"),
     "syslog": ("haproxy", "postgres", "pgbouncer", "redis"),
 }
+# Families whose records may span lines inside a quoted field (csvlog), and families whose
+# unprefixed lines continue the event before (postgres statement text, python messages).
+_QUOTED = tuple(p.NAME for p in PARSERS if getattr(p, "QUOTED_MULTILINE", False))
+_JOINERS = tuple(p.NAME for p in PARSERS if getattr(p, "JOIN_UNDETECTED", False))
 # The family an undetected record of a wrapper is read as (journald is the system log).
 _WRAPPER_FAMILY = {"journald": "syslog"}
 
@@ -136,6 +140,19 @@ def detect_lines(lines: list[str]) -> dict[str, int]:
     return dict(zip(counts["f"].to_list(), counts["len"].to_list(), strict=True))
 
 
+def _hint_takes(hint: str) -> pl.Expr:
+    """True on the lines (column text) a source hinted as `hint` gives to that family.
+
+    Its SIGNATURE matches, and for an envelope family (JSON, syslog) no stricter family before
+    it knows the line.
+    """
+    text = pl.col("text")
+    takes = text.str.contains(BY_NAME[hint].SIGNATURE)
+    for inner in _SPECIFIC_SHAPES.get(hint, ()):
+        takes = takes & ~text.str.contains(BY_NAME[inner].SIGNATURE)
+    return takes
+
+
 def _detect(df: pl.DataFrame, hint: str | None) -> pl.DataFrame:
     """Add `format`: the hint where its SIGNATURE matches, else the first family that does (or null).
 
@@ -143,15 +160,9 @@ def _detect(df: pl.DataFrame, hint: str | None) -> pl.DataFrame:
     source costs one regex pass. A kubectl/compose time prefix that hid the line's own format is
     put back (`_outer`) when the remainder is no family but the whole line is.
     """
-    text = df.get_column("text")
     n = df.height
     if hint:
-        hit = text.str.contains(BY_NAME[hint].SIGNATURE).fill_null(False)
-        inner = [BY_NAME[f] for f in _SPECIFIC_SHAPES.get(hint, ()) if f in BY_NAME]
-        if inner:
-            # an envelope family (JSON, syslog) never takes a line a stricter family before it knows
-            hit = hit & ~df.select(pl.any_horizontal([pl.col("text").str.contains(p.SIGNATURE) for p in inner])
-                                   .fill_null(False)).to_series()
+        hit = df.select(_hint_takes(hint).fill_null(False)).to_series()
         fmt = pl.select(pl.when(pl.lit(hit)).then(pl.lit(hint)).otherwise(pl.lit(None, pl.String))).to_series()
         miss = (~hit).arg_true()
         if len(miss):
@@ -258,9 +269,8 @@ def _prepare(df: pl.DataFrame, state: ParseState) -> pl.DataFrame:
         df = _detect(df, state.hint)
     df = df.with_columns((text.str.strip_chars() == "").alias("_blank"))
     fmt = pl.col("format")
-    quoted = [p.NAME for p in PARSERS if getattr(p, "QUOTED_MULTILINE", False)]
-    if quoted and bool(df.select(fmt.is_in(quoted).any()).item()):
-        df = df.with_columns(_quoted_continuation(df, quoted).alias("_cont"))
+    if _QUOTED and bool(df.select(fmt.is_in(_QUOTED).any()).item()):
+        df = df.with_columns(_quoted_continuation(df, list(_QUOTED)).alias("_cont"))
         df = df.with_columns(pl.when(pl.col("_cont")).then(None).otherwise(fmt).alias("format"))
     else:
         df = df.with_columns(pl.lit(False).alias("_cont"))
@@ -293,14 +303,39 @@ def _parse_families(df: pl.DataFrame) -> pl.DataFrame:
     return out.drop("_row")
 
 
-def fast_plan(lines: pl.LazyFrame, state: ParseState, sample: pl.Series) -> pl.LazyFrame | None:
-    """The lazy, elementwise part of parsing a whole single-format file (column raw).
+@dataclass
+class FastPlan:
+    """How the block reader parses a single-format file: the family's expressions, built once.
 
-    For a file whose first lines show one family and no wrapper: every line is tried as that
-    family only (its fast_parse() when it has one, else SIGNATURE + parse()), in one polars plan
-    that runs streaming over the file. Lines that do not fit keep `format` null and are detected
-    and parsed the general way by parse_rows(), so they read as they would in parse_lines().
-    None when the source needs the general reader (no hint, wrappers, quoted multi-line records).
+    `shared` are steps the other expressions read as pl.col("_..."); `ok` is False on lines
+    that do not fit (they are detected and parsed the general way by parse_rows()).
+    """
+
+    name: str
+    shared: dict[str, pl.Expr]
+    cols: dict[str, pl.Expr]
+    ok: pl.Expr
+    cont: pl.Expr
+
+    def over(self, lines: pl.LazyFrame) -> pl.LazyFrame:
+        """The lazy, elementwise part of parsing `lines` (column raw) as rows for parse_rows()."""
+        blank = pl.col("text").str.contains(r"^\s*$")
+        return wrappers.no_wrapper(lines).with_columns(**self.shared).select(
+            "raw", "text",
+            pl.when(self.ok & ~blank).then(pl.lit(self.name)).otherwise(pl.lit(None, dtype=pl.String)).alias("format"),
+            blank.alias("_blank"),
+            (self.ok & self.cont.fill_null(False)).alias("_cont"),
+            pl.lit(1, dtype=pl.UInt32).alias("_phys"),
+            "wrap_ts", "container", "wrap_level", "wrapper",
+            *[e.alias(k) for k, e in self.cols.items()],
+        )
+
+
+def fast_plan(state: ParseState, sample: pl.Series) -> FastPlan | None:
+    """The plan for a file whose first lines (`sample`, of its family) show one family, no wrapper.
+
+    Every line is tried as that family only: its fast_parse() when it has one, else SIGNATURE +
+    parse(). None when the source needs the general reader (no family, quoted multi-line records).
     """
     name = state.forced or state.hint
     parser = BY_NAME.get(name) if name else None
@@ -309,40 +344,23 @@ def fast_plan(lines: pl.LazyFrame, state: ParseState, sample: pl.Series) -> pl.L
     text = pl.col("text")
     fast = getattr(parser, "fast_parse", None)
     cols = fast(text, sample) if fast is not None and not state.forced else None
-    if cols is None:
+    if cols is not None:
+        ok, cont = cols.pop("_ok"), cols.pop("_cont", pl.lit(False))
+    else:
         cols = dict(parser.parse(text))
-        if state.forced:
-            ok = pl.lit(True)
-        else:
-            ok = text.str.contains(parser.SIGNATURE)
-            for inner in _SPECIFIC_SHAPES.get(name, ()):
-                ok = ok & ~text.str.contains(BY_NAME[inner].SIGNATURE)
-        cont = getattr(parser, "continuation", None)
-        cols["_ok"], cols["_cont"] = ok, (cont(text) if cont is not None else pl.lit(False))
-    ok, cont = cols.pop("_ok"), cols.pop("_cont", pl.lit(False))
-    # columns named "_..." are shared steps: computed first, used by the others, then dropped
+        ok = pl.lit(True) if state.forced else _hint_takes(name)
+        own = getattr(parser, "continuation", None)
+        cont = own(text) if own is not None else pl.lit(False)
     shared = {k: cols.pop(k) for k in [k for k in cols if k.startswith("_")]}
-    blank = text.str.contains(r"^\s*$")
-    return lines.with_columns(pl.col("raw").alias("text")).with_columns(**shared).select(
-        "raw", "text",
-        pl.when(ok & ~blank).then(pl.lit(name)).otherwise(pl.lit(None, dtype=pl.String)).alias("format"),
-        blank.alias("_blank"),
-        (ok & cont.fill_null(False)).alias("_cont"),
-        pl.lit(1, dtype=pl.UInt32).alias("_phys"),
-        pl.lit(None, dtype=UTC_DATETIME).alias("wrap_ts"),
-        pl.lit(None, dtype=pl.String).alias("container"),
-        pl.lit(None, dtype=pl.String).alias("wrap_level"),
-        pl.lit(None, dtype=pl.String).alias("wrapper"),
-        *[e.alias(k) for k, e in cols.items()],
-    )
+    return FastPlan(name, shared, cols, ok, cont)
 
 
 def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                carry: pl.DataFrame | None) -> Parsed:
     """A batch of fast_plan() rows -> events; the lines it did not fit are detected and parsed here.
 
-    `rows` are fast_plan() rows plus `line`; `carry` is the previous batch's Parsed.carry (rows
-    of its last event, as fast_plan gave them).
+    `rows` are FastPlan.over() rows plus `line`; `carry` is the previous batch's Parsed.carry
+    (rows of its last event, as the plan gave them).
     """
     miss = rows.select((pl.col("format").is_null() & ~pl.col("_blank")).arg_true()).to_series()
     if len(miss):
@@ -383,7 +401,6 @@ def _generic_continuation(df: pl.DataFrame, undetected: pl.Series) -> pl.Series:
     container = df.get_column("container")
     prev_container = pl.select(pl.when(pl.lit(has_prev)).then(pl.lit(container.gather(prev_i)))).to_series()
     fmt = df.get_column("format")
-    joiners = [p.NAME for p in PARSERS if getattr(p, "JOIN_UNDETECTED", False)]
     if container.null_count() == n:
         before = fmt.forward_fill().gather(undetected)
     else:
@@ -399,7 +416,7 @@ def _generic_continuation(df: pl.DataFrame, undetected: pl.Series) -> pl.Series:
         | pl.col("next").str.contains(_GO_FILE_LINE).fill_null(False))
     # the family of the last detected line before: postgres statement text, python messages
     in_record = pl.col("wrapper").is_in(_RECORD_WRAPPERS).fill_null(False)
-    generic = generic | (pl.col("before").is_in(joiners).fill_null(False) & ~in_record)
+    generic = generic | (pl.col("before").is_in(_JOINERS).fill_null(False) & ~in_record)
     return rows.select(generic.fill_null(False)).to_series()
 
 
@@ -456,7 +473,6 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
         else:
             carry = _empty_carry()
 
-    quoted = [p.NAME for p in PARSERS if getattr(p, "QUOTED_MULTILINE", False)]
     blank = df.get_column("_blank")
     skipped = int(df.filter(blank).get_column("_phys").sum()) if blank.any() else 0
     n_orphan = eid.search_sorted(1, side="left")      # rows before this batch's first event ...
@@ -474,7 +490,7 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
         at = (joined.get_column("_eid") - 1).cast(pl.UInt32)
         events = events.with_columns([events.get_column(c).scatter(at, joined.get_column(c).cast(events.schema[c]))
                                       for c in ("raw", "message", "_nlines")])
-        for name in quoted:
+        for name in _QUOTED:
             # a quoted multi-line record reads right only whole: parse its joined text again
             redo = (pl.col("format") == name) & (pl.col("_nlines") > 1)
             if bool(events.select(redo.any()).item()):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import polars as pl
 import regex
 
-from logtriage.formats.base import compact, seconds, ts_utc
+from logtriage.formats.base import compact, offset_minutes, seconds, ts_utc
 from logtriage.model import UTC_DATETIME
 
 NAME = "nginx_access"
@@ -62,7 +62,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     if zones.null_count() or len(zones) == 0 or zones.n_unique() != 1:
         return None
     zone = zones[0]
-    minutes = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 60 + int(zone[3:5]))
+    minutes = pl.select(offset_minutes(pl.lit(zone))).item()
     at = pl.col("_at") + 2          # the first character of the time
     naive = text.str.slice(at, 20).str.to_datetime("%d/%b/%Y:%H:%M:%S", strict=False, time_unit="us", exact=True)
     tail = next((p for p in (_UPSTREAM_TAIL, _INGRESS_TIME) if sample.str.contains(p).mean() > 0.5), None)

@@ -56,7 +56,8 @@ def _json_string(raw: pl.Expr, key: str) -> pl.Expr:
     return raw.str.extract(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)"', 1)
 
 
-def _plain(df: pl.DataFrame) -> pl.DataFrame:
+def no_wrapper(df: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """The columns unwrap() adds, for lines known to carry no wrapper: text is the line itself."""
     return df.with_columns(pl.col("raw").alias("text"), pl.lit(None, dtype=UTC_DATETIME).alias("wrap_ts"),
                            pl.lit(None, dtype=pl.String).alias("container"),
                            pl.lit(None, dtype=pl.String).alias("wrap_level"),
@@ -68,7 +69,7 @@ def unwrap(df: pl.DataFrame) -> pl.DataFrame:
     raw = pl.col("raw")
     # Cheap first: most chunks have no wrapper at all (one anchored test that fails on the first chars).
     if not df.select(raw.str.contains(_CANDIDATE).any()).item():
-        return _plain(df)
+        return no_wrapper(df)
 
     json_obj = raw.str.starts_with("{")
     is_cri = raw.str.contains(_CRI)
@@ -85,7 +86,7 @@ def unwrap(df: pl.DataFrame) -> pl.DataFrame:
     )
     w = pl.col("wrapper")
     if df.get_column("wrapper").null_count() == df.height:
-        return _plain(df.drop("wrapper"))
+        return no_wrapper(df.drop("wrapper"))
 
     cri_prefix = raw.str.extract(_CRI, 0)
     docker_log = _json_unescape(raw.str.extract(_DOCKER_LOG, 1))
