@@ -357,13 +357,26 @@ def native_ok(inp: Input) -> bool:
         return False
 
 
-def line_blocks(inp: Input, size: int = BLOCK_BYTES,
+def line_blocks(inp: Input, size: int | None = None,
                 on_problem: Callable[[Problem], None] | None = None) -> Iterator[bytes]:
-    """Blocks of about `size` bytes of complete lines (gzip decompressed), the last one "\\n"-ended.
+    """Blocks of about `size` bytes of lines (gzip decompressed); block_lines() reads their lines.
 
-    A read problem (unreadable, truncated gzip) goes to `on_problem` and ends the input after
-    the lines read so far, as in read_chunks().
+    A block's lines are those up to its last "\n"; what follows it (part of a line) is read
+    again at the start of the next block, so a plain file is read with one positioned read per
+    block and no copy. The last block ends with "\n". A read problem (unreadable, truncated
+    gzip) goes to `on_problem` and ends the input after the lines read so far, as in read_chunks().
     """
+    size = size or BLOCK_BYTES
+    try:
+        with open(inp.path, "rb") as fh:
+            gzipped = fh.read(2) == GZIP_MAGIC
+            if not gzipped:
+                yield from _plain_blocks(fh.fileno(), size)
+                return
+    except OSError as err:
+        if on_problem:
+            on_problem(Problem(inp.path, err.strerror or str(err)))
+        return
     parts: list[bytes] = []
     held = 0
     try:
@@ -386,12 +399,36 @@ def line_blocks(inp: Input, size: int = BLOCK_BYTES,
         yield data if data.endswith(b"\n") else data + b"\n"
 
 
+def _plain_blocks(fd: int, size: int) -> Iterator[bytes]:
+    """line_blocks() of an uncompressed file: os.pread from the end of the last whole line."""
+    at = 0
+    while True:
+        data = os.pread(fd, size, at)
+        eof = len(data) < size
+        cut = data.rfind(b"\n") + 1
+        while not cut and not eof:      # a line longer than a block: read on to its end
+            more = os.pread(fd, size, at + len(data))
+            eof = len(more) < size
+            data += more
+            cut = data.rfind(b"\n") + 1
+        if eof:
+            if data:
+                yield data if data.endswith(b"\n") else data + b"\n"
+            return
+        yield data
+        at += cut
+
+
 def block_lines(block: bytes) -> pl.LazyFrame:
-    """A block of complete lines as a lazy frame (column raw), split by polars' CSV reader.
+    """The lines of a line_blocks() block as a lazy frame (column raw), split by polars' CSV reader.
 
     \\x1f (unit separator) is the "column separator" that keeps each line whole; a block that
-    holds one is split by lines_from_bytes() instead.
+    holds one is split by lines_from_bytes() instead. Bytes after the last "\\n" are not read:
+    they begin the next block.
     """
+    end = block.rfind(b"\n") + 1
+    if end < len(block):
+        block = block[:end]     # a copy, but cheaper than counting lines to stop the reader
     if b"\x1f" in block:
         return pl.DataFrame({"raw": lines_from_bytes(block)}).lazy()
     return pl.scan_csv(block, has_header=False, separator="\x1f", quote_char=None, new_columns=["raw"],

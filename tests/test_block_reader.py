@@ -52,6 +52,11 @@ def test_block_reader_is_used_for_a_large_single_format_file(tmp_path, monkeypat
     lines[120] = ""
     lines[200] = '2026-11-21 10:13:00.000 UTC [9] app@shop ERROR:  relation "x" does not exist'
     lines[201] = "2026-11-21 10:13:00.000 UTC [9] app@shop STATEMENT:  SELECT * FROM x"
+    # severities whose length the fast path cannot tell from their first letters, and a zone
+    # followed by something other than what the first lines show
+    lines[300] = "2026-11-21 10:13:01.000 UTC [9] app@shop DEBUG1:  autovacuum: processing database"
+    lines[301] = "2026-11-21 10:13:01.000 UTC [9] app@shop DEBUG:  checkpoint record is at 0/1"
+    lines[302] = "2026-11-21 10:13:01.000 UTC:[9] app@shop WARNING:  odd prefix"
     path = tmp_path / "postgresql.log"
     path.write_text("\n".join(lines) + "\n")
     _same(path, monkeypatch)

@@ -307,7 +307,7 @@ def _parse_families(df: pl.DataFrame) -> pl.DataFrame:
 class FastPlan:
     """How the block reader parses a single-format file: the family's expressions, built once.
 
-    `shared` are steps the other expressions read as pl.col("_..."); `ok` is False on lines
+    `shared` are steps (in order) the other expressions read as pl.col("_..."); `ok` is False on lines
     that do not fit (they are detected and parsed the general way by parse_rows()).
     """
 
@@ -318,12 +318,18 @@ class FastPlan:
     cont: pl.Expr
 
     def over(self, lines: pl.LazyFrame) -> pl.LazyFrame:
-        """The lazy, elementwise part of parsing `lines` (column raw) as rows for parse_rows()."""
-        blank = pl.col("text").str.contains(r"^\s*$")
-        return wrappers.no_wrapper(lines).with_columns(**self.shared).select(
+        """The lazy, elementwise part of parsing `lines` (column raw) as rows for parse_rows().
+
+        `_blank` is left False here: only lines that do not fit can be blank, and parse_rows()
+        looks at those alone.
+        """
+        lines = wrappers.no_wrapper(lines)
+        for name, step in self.shared.items():    # in order: a step may read the ones before it
+            lines = lines.with_columns(step.alias(name))
+        return lines.select(
             "raw", "text",
-            pl.when(self.ok & ~blank).then(pl.lit(self.name)).otherwise(pl.lit(None, dtype=pl.String)).alias("format"),
-            blank.alias("_blank"),
+            pl.when(self.ok).then(pl.lit(self.name)).otherwise(pl.lit(None, dtype=pl.String)).alias("format"),
+            pl.lit(False).alias("_blank"),
             (self.ok & self.cont.fill_null(False)).alias("_cont"),
             pl.lit(1, dtype=pl.UInt32).alias("_phys"),
             "wrap_ts", "container", "wrap_level", "wrapper",
@@ -362,7 +368,12 @@ def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: boo
     `rows` are FastPlan.over() rows plus `line`; `carry` is the previous batch's Parsed.carry
     (rows of its last event, as the plan gave them).
     """
-    miss = rows.select((pl.col("format").is_null() & ~pl.col("_blank")).arg_true()).to_series()
+    unfit = rows.select(pl.col("format").is_null().arg_true()).to_series()
+    miss = unfit
+    if len(unfit):
+        blank = rows.get_column("text").gather(unfit).str.contains(r"^\s*$")
+        rows = rows.with_columns(rows.get_column("_blank").scatter(unfit, blank))
+        miss = unfit.filter(~blank)
     if len(miss):
         fixed = _prepare(rows[miss].select("raw", "line", "text", "_phys", "wrap_ts", "container",
                                            "wrap_level", "wrapper"), state)

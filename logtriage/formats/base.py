@@ -18,8 +18,9 @@ A parser is a module under logtriage/formats/ with:
                             file's first lines show (time stamp width, zone, log_format tail), read
                             by position where parse() needs a pattern. Returns parse()'s columns
                             plus `_ok` (False: the line does not fit; it is detected and parsed the
-                            general way), optionally `_cont`, and shared steps named "_..." that
-                            the other expressions use as pl.col("_..."). Used by the block reader
+                            general way), optionally `_cont`, and shared steps named "_..."
+                            (computed in order, each may read those before it) that the other
+                            expressions use as pl.col("_..."). Used by the block reader
                             (files of 16 MB and more); tests/test_block_reader.py holds it to
                             reading exactly as parse() does.
   fields(text)       -> dict               every field the format knows, for one event's raw text;

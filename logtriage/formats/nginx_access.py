@@ -64,7 +64,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     zone = zones[0]
     minutes = pl.select(offset_minutes(pl.lit(zone))).item()
     at = pl.col("_at") + 2          # the first character of the time
-    naive = text.str.slice(at, 20).str.to_datetime("%d/%b/%Y:%H:%M:%S", strict=False, time_unit="us", exact=True)
+    naive = pl.col("_naive")
     tail = next((p for p in (_UPSTREAM_TAIL, _INGRESS_TIME) if sample.str.contains(p).mean() > 0.5), None)
     if tail == _UPSTREAM_TAIL:
         # "... $request_time $upstream_response_time" ends the line (upstream times may be a list)
@@ -76,6 +76,8 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     status = pl.col("_status")
     return {
         "_at": text.str.find(" [", literal=True),
+        "_naive": text.str.slice(at, 20).str.to_datetime("%d/%b/%Y:%H:%M:%S", strict=False, time_unit="us",
+                                                         exact=True),
         "_status": text.str.extract(_STATUS, 1).cast(pl.Int16, strict=False),
         "_ok": naive.is_not_null() & (text.str.slice(at + 20, 8) == f" {zone}] ") & status.is_not_null(),
         "ts": (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC").cast(UTC_DATETIME),

@@ -123,25 +123,44 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         minutes = pl.select(offset_minutes(pl.lit(zone.strip()), _TZ_MINUTES)).item()
         if minutes is None:
             return None
-        fits = text.str.slice(width, len(zone) + 1).str.contains(rf"^{regex.escape(zone)}(?:$|[^A-Za-z0-9])")
+        # the zone and the character the first lines show after it (one equality, not a pattern)
+        after = sample.str.slice(width + len(zone), 1).unique()
+        if len(after) != 1 or regex.match(r"[A-Za-z0-9]", after[0] or ""):
+            return None
+        fits = text.str.slice(width, len(zone) + len(after[0])) == zone + after[0]
         ts = (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
-    # the whole match ("LOG:  " ...) is cheaper to take than a group: the word is what precedes ":"
-    severity = pl.col("_severity")
-    start = pl.col("_duration_at") + 10
+    # the severity's position (one automaton pass); its first four letters name it (LOG:, ERRO,
+    # DETA ...) and its length, and the message follows its colon: no pattern pass after the first.
+    # DEBUG may be DEBUG1..5 (other lengths): those lines take the general way.
+    head = pl.col("_head")
+    at = pl.col("_at")
+    has_state = bool(sample.str.contains("sql_error_code = ", literal=True).any())
     return {
-        # first: what the columns after share
+        # first: what the columns after share, in order
         "_naive": text.str.head(width).str.to_datetime(f"%Y-%m-%d{seps[0]}%H:%M:%S" + ("%.f" if width > 19 else ""),
                                                        strict=False, time_unit="us", exact=True),
-        "_severity": text.str.extract(rf"\b(?:{_SEVERITIES}):\s", 0).str.head(-2),
+        "_at": text.str.find(rf"\b(?:{_SEVERITIES}):\s"),
+        "_head": text.str.slice(at, 4),
+        "_word": head.replace_strict(_HEAD_LENGTH, default=None, return_dtype=pl.Int32),
         "_duration_at": text.str.find("duration: ", literal=True),
-        "_ok": naive.is_not_null() & fits & severity.is_not_null(),
-        "_cont": severity.is_in(_CONTINUED),
+        "_ok": naive.is_not_null() & fits & pl.col("_word").is_not_null(),
+        "_cont": head.is_in(_CONTINUED_HEADS),
         "ts": ts.dt.convert_time_zone("UTC").cast(UTC_DATETIME),
-        "level": _level(severity),
-        "sqlstate": text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1),
-        "duration": text.str.slice(start, 16).str.extract(r"^(\d+(?:\.\d+)?) ms", 1).cast(pl.Float64) / 1e3,
-        "message": text.str.replace(rf"^.*?{_SEV}\s*", ""),
+        "level": head.replace_strict(_HEAD_LEVEL, default=None, return_dtype=pl.String),
+        # the log_line_prefix is the same on every line: no %e in the first lines, none later
+        "sqlstate": (text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1) if has_state
+                     else pl.lit(None, dtype=pl.String)),
+        "duration": (text.str.slice(pl.col("_duration_at") + 10, 16).str.extract(r"^\d+(?:\.\d+)?", 0)
+                     .cast(pl.Float64) / 1e3),
+        "message": text.str.slice(at + pl.col("_word") + 1).str.strip_chars_start(),
     }
+
+
+# severity -> its first four letters, as fast_parse() reads them (unique for every severity)
+_HEADS = {sev: (sev + ":")[:4] for sev in _SEVERITIES.replace("[1-5]?", "").split("|")}
+_HEAD_LEVEL = {_HEADS[sev]: lvl for sev, lvl in _SEV_LEVEL.items() if sev in _HEADS}
+_CONTINUED_HEADS = [_HEADS[c] for c in _CONTINUED]
+_HEAD_LENGTH = {head: len(sev) for sev, head in _HEADS.items() if sev != "DEBUG"}
 
 
 def continuation(text: pl.Expr) -> pl.Expr:
