@@ -96,6 +96,13 @@ def detached(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(text) if text else df
 
 
+def json_object(*columns: str | pl.Expr) -> pl.Expr:
+    """A JSON object of the columns' non-null values (`{}` when all are null), encoded by polars."""
+    # keys are \w+ column names and string values are escaped, so only a member reads `"key":null`
+    return (pl.struct(*columns).struct.json_encode()
+            .str.replace_all(r',"\w+":null', "").str.replace_all(r'"\w+":null,?', ""))
+
+
 def empty_events(with_class: bool = False) -> pl.DataFrame:
     """Return an empty event batch with the full schema."""
     schema = dict(EVENT_SCHEMA)

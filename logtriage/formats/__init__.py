@@ -389,7 +389,7 @@ def _put_rows(df: pl.DataFrame, idx: pl.Series, rows: pl.DataFrame) -> pl.DataFr
     """`df` with its rows at positions `idx` replaced by `rows` (columns `df` lacks are added)."""
     cols = []
     for name, dtype in rows.schema.items():
-        base = df.get_column(name) if name in df.columns else pl.Series(name, [None] * df.height, dtype=dtype)
+        base = df.get_column(name) if name in df.columns else pl.repeat(None, df.height, dtype=dtype, eager=True).alias(name)
         cols.append(base.scatter(idx, rows.get_column(name).cast(base.dtype)))
     return df.with_columns(cols)
 

@@ -14,18 +14,9 @@ import json
 import polars as pl
 
 from logtriage import formats
+from logtriage.model import json_object
 
 _FIELD_COLUMNS = ("status", "duration", "upstream", "flags", "pid", "sqlstate")
-
-
-def _member(name: str) -> pl.Expr:
-    """`"name":value` for a non-null column, else null (the value JSON-encoded by polars)."""
-    enc = pl.struct(pl.col(name)).struct.json_encode()
-    return pl.when(pl.col(name).is_not_null()).then(enc.str.slice(1, enc.str.len_chars() - 2))
-
-
-def _object(members: list[pl.Expr]) -> pl.Expr:
-    return pl.lit("{") + pl.concat_list(members).list.drop_nulls().list.join(",") + pl.lit("}")
 
 
 def ndjson(batch: pl.DataFrame, *, full: bool = False) -> str:
@@ -41,7 +32,7 @@ def ndjson(batch: pl.DataFrame, *, full: bool = False) -> str:
         pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ").alias("ts"), "source", "line", "format", "component",
         "level", "message", "raw").struct.json_encode()
     tail = pl.struct("class", "rule", "severity").struct.json_encode()
-    fields = _object([_member(c) for c in _FIELD_COLUMNS])
+    fields = json_object(*_FIELD_COLUMNS)
     if full:
         full_fields = []
         for row in batch.select("format", "raw", *_FIELD_COLUMNS).iter_rows(named=True):
