@@ -42,7 +42,8 @@ class Classifier:
     def __post_init__(self) -> None:
         self.rules = [r for r in self.rules if r.kind == self.kind]
         self._gated = [r for r in self.rules if _gate(r)]
-        self._kw = _keyword_regex({k.lower() for r in self.rules if not _gate(r) for k in r.keywords})
+        self._words = {k.lower() for r in self.rules if not _gate(r) for k in r.keywords}
+        self._kw = _keyword_regex(self._words)
         self._py = {r.id: regex.compile(r.pattern) for r in self.rules if r.engine == "regex" and r.pattern}
         self._by_id = {r.id: r for r in self.rules}
         self._names = {r.id: _group_names(r.pattern, r.capture) for r in self.rules}
@@ -90,20 +91,29 @@ class Classifier:
 
     # -- the batch ---------------------------------------------------------------------------
 
-    def candidates(self, batch: pl.DataFrame) -> pl.Expr:
+    def candidates(self, batch: pl.DataFrame, maybe: pl.Series | None = None) -> pl.Series:
         """True on the rows some rule may match: cheap, and never False where one does.
 
         A rule with a selective field condition (status, flags, SQLSTATE, duration, level) makes
         candidates of the rows that meet it; the other rules, of the rows holding one of their
         keywords (one case-insensitive pass). So a wall of 200s, or a PostgreSQL log with every
         statement's duration, costs a few comparisons per line, not the whole rule pack.
+        `maybe` (from a Prefilter that knows these keywords) limits the keyword pass to its rows.
         """
         cand = pl.lit(False)
-        if self._kw:
-            cand = cand | pl.col("message").str.contains(self._kw).fill_null(False)
         for rule in self._gated:
             cand = cand | self._condition(rule)
-        return cand
+        out = batch.select(pl.repeat(False, pl.len()) | cand).to_series()
+        if self._kw:
+            message = batch.get_column("message")
+            if maybe is None:
+                out = out | message.str.contains(self._kw).fill_null(False)
+            else:
+                idx = maybe.arg_true()
+                if len(idx):
+                    hit = message.gather(idx).str.contains(self._kw).fill_null(False)
+                    out = out.scatter(idx, out.gather(idx) | hit)
+        return out.alias("candidate")
 
     def winners(self, sub: pl.DataFrame) -> pl.Series:
         """The winning rule id per row of `sub` (null where none matches).
@@ -220,6 +230,25 @@ class Classifier:
 _PARSED_ENTITIES = ("upstream",)
 
 
+@dataclass
+class Prefilter:
+    """One keyword pass for several classifiers (analyze runs the rules and the signals).
+
+    Called on a batch it gives the rows holding a keyword of any of them; each classifier then
+    looks for its own keywords on those rows only, instead of every classifier on every row.
+    """
+
+    classifiers: tuple[Classifier, ...]
+
+    def __post_init__(self) -> None:
+        self._kw = _keyword_regex(set().union(*(c._words for c in self.classifiers)))
+
+    def __call__(self, batch: pl.DataFrame) -> pl.Series:
+        if not self._kw:
+            return pl.repeat(False, batch.height, dtype=pl.Boolean, eager=True)
+        return batch.get_column("message").str.contains(self._kw).fill_null(False)
+
+
 def _gate(rule: Rule) -> bool:
     """Whether a rule's field conditions alone pick few rows (its candidates need no keyword pass)."""
     return bool(rule.status or rule.flags or rule.sqlstate or rule.duration_min is not None or rule.level)
@@ -241,10 +270,12 @@ def _group_names(*patterns: str | None) -> list[str]:
     return names
 
 
-def classify(batch: pl.DataFrame, classifier: Classifier) -> pl.DataFrame:
-    """Add class / rule / severity / entities to an event batch (null where no rule matches)."""
+def classify(batch: pl.DataFrame, classifier: Classifier, maybe: pl.Series | None = None) -> pl.DataFrame:
+    """Add class / rule / severity / entities to an event batch (null where no rule matches).
+
+    `maybe`: a Prefilter's rows for this batch (the keyword pass is then not run again)."""
     n = batch.height
-    cand = batch.select(classifier.candidates(batch).alias("c")).get_column("c") if n else pl.Series([], dtype=pl.Boolean)
+    cand = classifier.candidates(batch, maybe) if n else pl.Series([], dtype=pl.Boolean)
     idx = cand.arg_true()
     rule_col = pl.repeat(None, n, dtype=pl.String, eager=True).alias("rule")
     ent_col = pl.repeat(None, n, dtype=pl.String, eager=True).alias("entities")
@@ -267,11 +298,11 @@ def classify(batch: pl.DataFrame, classifier: Classifier) -> pl.DataFrame:
     ).select([*batch.columns, *CLASS_SCHEMA])
 
 
-def signals(batch: pl.DataFrame, classifier: Classifier) -> pl.DataFrame:
+def signals(batch: pl.DataFrame, classifier: Classifier, maybe: pl.Series | None = None) -> pl.DataFrame:
     """Only the events that carry a signal: columns ts, source, line, component, signal, rule, entities, raw."""
     if classifier.kind != "signal":
         raise ValueError("signals() needs a Classifier of kind 'signal'")
-    cand = batch.select(classifier.candidates(batch).alias("c")).get_column("c")
+    cand = classifier.candidates(batch, maybe)
     sub = batch.filter(cand)
     if sub.height == 0:
         return pl.DataFrame(schema={"ts": batch.schema["ts"], "source": pl.String, "line": pl.UInt32,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 import polars as pl
 
 from logtriage import __version__, formats, pipeline
-from logtriage.classify.engine import Classifier, classify
+from logtriage.classify.engine import Classifier, Prefilter, classify
 from logtriage.classify.loader import load_rules
 from logtriage.correlate import entities, incidents, ranking
-from logtriage.correlate.collect import Collector
+from logtriage.correlate.collect import MAYBE, Collector
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_TARGETS = {"error_rate": 0.001, "latency_s": 2.0}
@@ -37,9 +37,10 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
     collector = Collector(Classifier(rules, "signal"), since=since, until=until)
     run = pipeline.Run()
     flagged_per_source: dict[str, int] = {}
-    for batch in pipeline.read_events(args, run=run, classify=lambda b: classify(b, clf), tz=tz,
-                                      force_format=force_format, on_problem=on_problem):
-        batch = collector.add(batch)
+    prefilter = Prefilter((clf, collector.signal_classifier))   # one keyword pass for both
+    for batch in pipeline.read_events(args, run=run, tz=tz, force_format=force_format, on_problem=on_problem):
+        maybe = prefilter(batch)
+        batch = collector.add(classify(batch, clf, maybe).with_columns(maybe.alias(MAYBE)))
         if batch.height:
             src = batch["source"][0]
             flagged_per_source[src] = flagged_per_source.get(src, 0) + int(batch["class"].is_not_null().sum())

@@ -36,6 +36,10 @@ class Collected:
     formats: dict[str, set[str]]    # component -> formats seen
 
 
+# Column a batch may carry into add(): the rows engine.Prefilter found a keyword on (for signals)
+MAYBE = "_maybe"
+
+
 @dataclass
 class Collector:
     signal_classifier: Classifier
@@ -86,7 +90,7 @@ class Collector:
                                      .select("ts", "component", "status", pl.col("duration").cast(pl.Float32))))
         self._activity.append(detached(batch.filter(pl.col("ts").is_not_null())
                                        .group_by("component", pl.col("ts").dt.truncate("1s")).len()))
-        sig = signals(batch, self.signal_classifier)
+        sig = signals(batch, self.signal_classifier, batch.get_column(MAYBE) if MAYBE in batch.columns else None)
         if sig.height:
             self._signals.append(detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT))))
         if self._unrec_n < MAX_UNRECOGNISED:
@@ -97,7 +101,7 @@ class Collector:
             self._unrec.append(detached(un))
         for comp, fmts in batch.group_by("component").agg(pl.col("format").unique()).iter_rows():
             self._comp_formats.setdefault(comp, set()).update(fmts)
-        return batch
+        return batch.drop(MAYBE, strict=False)
 
     def result(self, layer_of_format: dict[str, str]) -> Collected:
         def cat(frames: list[pl.DataFrame], schema: dict) -> pl.DataFrame:
