@@ -150,8 +150,9 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         # the log_line_prefix is the same on every line: no %e in the first lines, none later
         "sqlstate": (text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1) if has_state
                      else pl.lit(None, dtype=pl.String)),
-        "duration": (text.str.slice(pl.col("_duration_at") + 10, 16).str.extract(r"^\d+(?:\.\d+)?", 0)
-                     .cast(pl.Float64) / 1e3),
+        # PostgreSQL prints "%.3f ms"; anything else there does not cast and stays null
+        "duration": (text.str.slice(pl.col("_duration_at") + 10, 16).str.extract(r"^[\d.]+", 0)
+                     .cast(pl.Float64, strict=False) / 1e3),
         "message": text.str.slice(at + pl.col("_word") + 1).str.strip_chars_start(),
     }
 
