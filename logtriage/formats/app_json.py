@@ -11,11 +11,9 @@ see what went wrong, not only that something did.
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
-from logtriage.formats.base import compact, level_numeric, level_of, seconds, ts_epoch, ts_iso
+from logtriage.formats.base import compact, json_record, level_numeric, level_of, seconds, ts_epoch, ts_iso
 
 NAME = "app_json"
 LAYER = "app"
@@ -74,15 +72,8 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
 
 def fields(text: str) -> dict:
     """The JSON object, nested objects flattened with dots (first physical line of the event)."""
-    first = text.split("\n", 1)[0]
-    try:
-        obj = json.loads(first)
-    except ValueError:
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            return {}
-    if not isinstance(obj, dict):
+    obj = json_record(text.split("\n", 1)[0], text)
+    if obj is None:
         return {}
     out: dict = {}
 

@@ -34,6 +34,7 @@ with a fast automaton, then resolves groups only inside the matched span.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from typing import Any
 
 import polars as pl
@@ -172,3 +173,14 @@ def seconds(expr: pl.Expr, unit: str = "s") -> pl.Expr:
 def compact(d: dict[str, Any]) -> dict[str, Any]:
     """Drop None/""/"-" values: what fields() returns is what the line really said."""
     return {k: v for k, v in d.items() if v not in (None, "", "-")}
+
+
+def json_record(*texts: str) -> dict | None:
+    """The first of `texts` that parses as JSON, if it is an object (for the JSON formats' fields())."""
+    for text in texts:
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            continue
+        return obj if isinstance(obj, dict) else None
+    return None

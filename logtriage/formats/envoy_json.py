@@ -11,11 +11,9 @@ depending on the version, and absent values are "-" or null.
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
-from logtriage.formats.base import compact, seconds, ts_iso
+from logtriage.formats.base import compact, json_record, seconds, ts_iso
 
 NAME = "envoy_json"
 LAYER = "proxy"
@@ -52,11 +50,8 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
 
 def fields(text: str) -> dict:
     """The record's keys as logged (Envoy command-operator names), without "-"/null values."""
-    try:
-        record = json.loads(text)
-    except ValueError:
-        return {}
-    if not isinstance(record, dict):
+    record = json_record(text)
+    if record is None:
         return {}
     out = compact(record)
     if isinstance(out.get("response_flags"), str):

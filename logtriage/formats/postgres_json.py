@@ -11,11 +11,9 @@ operator lines (no error_severity) are app_json.
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 
-from logtriage.formats.base import compact, level_of, seconds
+from logtriage.formats.base import compact, json_record, level_of, seconds
 from logtriage.formats.postgres import ts_with_zone
 
 NAME = "postgres_json"
@@ -65,11 +63,8 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
 
 def fields(text: str) -> dict:
     """Every key of the record (CloudNativePG: of the nested `record`, plus logging_pod)."""
-    try:
-        obj = json.loads(text.split("\n", 1)[0])
-    except ValueError:
-        return {}
-    if not isinstance(obj, dict):
+    obj = json_record(text.split("\n", 1)[0])
+    if obj is None:
         return {}
     rec = obj.get("record") if isinstance(obj.get("record"), dict) else obj
     out = dict(rec)
