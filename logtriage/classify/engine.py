@@ -50,10 +50,6 @@ class Classifier:
 
     # -- conditions ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _has_condition(rule: Rule) -> bool:
-        return bool(rule.formats or rule.flags_exclude or _gate(rule))
-
     def _condition(self, rule: Rule) -> pl.Expr:
         """True where `rule`'s field conditions hold (format, status, flags, level, SQLSTATE)."""
         conds: list[pl.Expr] = []
@@ -107,12 +103,11 @@ class Classifier:
         if self._kw:
             message = batch.get_column("message")
             if maybe is None:
-                out = out | message.str.contains(self._kw).fill_null(False)
+                out = out | _has_keyword(message, self._kw)
             else:
                 idx = maybe.arg_true()
                 if len(idx):
-                    hit = message.gather(idx).str.contains(self._kw).fill_null(False)
-                    out = out.scatter(idx, out.gather(idx) | hit)
+                    out = out.scatter(idx, out.gather(idx) | _has_keyword(message.gather(idx), self._kw))
         return out.alias("candidate")
 
     def winners(self, sub: pl.DataFrame) -> pl.Series:
@@ -128,7 +123,7 @@ class Classifier:
             return pl.Series("rule", [], dtype=pl.String)
         rules = self.rules
         rows_of = self._keyword_rows(sub, rules)
-        conditional = {i for i, r in enumerate(rules) if self._has_condition(r)}
+        conditional = {i for i, r in enumerate(rules) if _conditioned(r)}
         conds = sub.select([self._condition(rules[i]).alias(f"_c{i}") for i in sorted(conditional)])
         messages = sub.get_column("message")
         cols: dict[str, pl.Series] = {}
@@ -136,8 +131,10 @@ class Classifier:
             name = f"_m{i}"
             ok = conds.get_column(f"_c{i}") if i in conditional else None
             if rule.keywords:
-                idx = rows_of.get(i, pl.Series([], dtype=pl.UInt32))
-                if ok is not None and len(idx):
+                idx = rows_of.get(i)
+                if idx is None:
+                    continue
+                if ok is not None:
                     idx = idx.filter(ok.gather(idx))
             else:
                 idx = ok.arg_true() if ok is not None else pl.int_range(0, sub.height, dtype=pl.UInt32, eager=True)
@@ -246,12 +243,21 @@ class Prefilter:
     def __call__(self, batch: pl.DataFrame) -> pl.Series:
         if not self._kw:
             return pl.repeat(False, batch.height, dtype=pl.Boolean, eager=True)
-        return batch.get_column("message").str.contains(self._kw).fill_null(False)
+        return _has_keyword(batch.get_column("message"), self._kw)
+
+
+def _has_keyword(messages: pl.Series, keyword_regex: str) -> pl.Series:
+    return messages.str.contains(keyword_regex).fill_null(False)
 
 
 def _gate(rule: Rule) -> bool:
     """Whether a rule's field conditions alone pick few rows (its candidates need no keyword pass)."""
     return bool(rule.status or rule.flags or rule.sqlstate or rule.duration_min is not None or rule.level)
+
+
+def _conditioned(rule: Rule) -> bool:
+    """Whether a rule has any field condition (Classifier._condition is not a literal True)."""
+    return bool(rule.formats or rule.flags_exclude or _gate(rule))
 
 
 def _token_regex(tokens: tuple[str, ...]) -> str:
