@@ -57,6 +57,9 @@ def test_block_reader_is_used_for_a_large_single_format_file(tmp_path, monkeypat
     lines[300] = "2026-11-21 10:13:01.000 UTC [9] app@shop DEBUG1:  autovacuum: processing database"
     lines[301] = "2026-11-21 10:13:01.000 UTC [9] app@shop DEBUG:  checkpoint record is at 0/1"
     lines[302] = "2026-11-21 10:13:01.000 UTC:[9] app@shop WARNING:  odd prefix"
+    lines[303] = "2026-11-21 10:13:01.000 UTC [9] josé@shop LOG:  non-ASCII before the severity"
+    # 7 two-byte letters: 7 characters after HINT's position the text reads INFO, another severity
+    lines[304] = "2026-11-21 10:13:01.000 UTC [9] ééééééé@shop HINT:  INFO is not this line's severity"
     path = tmp_path / "postgresql.log"
     path.write_text("\n".join(lines) + "\n")
     _same(path, monkeypatch)

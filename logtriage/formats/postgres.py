@@ -131,7 +131,9 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         ts = (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
     # the severity's position (one automaton pass); its first four letters name it (LOG:, ERRO,
     # DETA ...) and its length, and the message follows its colon: no pattern pass after the first.
-    # DEBUG may be DEBUG1..5 (other lengths): those lines take the general way.
+    # DEBUG may be DEBUG1..5 (other lengths): those lines take the general way. str.find gives
+    # bytes and str.slice counts characters: a line with non-ASCII text before the severity
+    # (where the two differ) takes the general way too.
     head = pl.col("_head")
     at = pl.col("_at")
     has_state = bool(sample.str.contains("sql_error_code = ", literal=True).any())
@@ -143,7 +145,8 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         "_head": text.str.slice(at, 4),
         "_word": head.replace_strict(_HEAD_LENGTH, default=None, return_dtype=pl.Int32),
         "_duration_at": text.str.find("duration: ", literal=True),
-        "_ok": naive.is_not_null() & fits & pl.col("_word").is_not_null(),
+        "_ok": (naive.is_not_null() & fits & pl.col("_word").is_not_null()
+                & (text.str.head(at).str.len_bytes() == at)),
         "_cont": head.is_in(_CONTINUED_HEADS),
         "ts": ts.dt.convert_time_zone("UTC").cast(UTC_DATETIME),
         "level": head.replace_strict(_HEAD_LEVEL, default=None, return_dtype=pl.String),
