@@ -335,7 +335,7 @@ def _when(value: str | None, tz: str):
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time, e.g. 2026-11-21T10:14:00Z") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=ZoneInfo(tz))
-    return t.astimezone(dt.timezone.utc)
+    return t.astimezone(dt.UTC)
 
 
 def _analysis_options(f: Callable) -> Callable:

@@ -476,5 +476,5 @@ def lines_from_bytes(block: bytes) -> pl.Series:
     parts = text.split("\n")
     if parts and parts[-1] == "":
         parts.pop()
-    return pl.Series("raw", [p[:-1] if p.endswith("\r") else p for p in parts], dtype=pl.String)
+    return pl.Series("raw", [p.removesuffix("\r") for p in parts], dtype=pl.String)
 

@@ -21,12 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from logtriage.correlate.analysis import analyze  # noqa: E402
+from logtriage.correlate.analysis import analyze
 
 
 def component_matches(truth: str, got: str) -> bool:
     """`nginx config` matches `nginx config`; case and separators do not matter."""
-    norm = lambda s: " ".join(s.lower().replace("_", " ").replace("-", " ").split())  # noqa: E731
+    norm = lambda s: " ".join(s.lower().replace("_", " ").replace("-", " ").split())
     return norm(truth) == norm(got)
 
 
@@ -67,7 +67,7 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"| scenario | truth | logtriage's top cause | runner-up | ok | s |\n|---|---|---|---|---|---|")
+        print("| scenario | truth | logtriage's top cause | runner-up | ok | s |\n|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['scenario']} | {r['want']} | {r['got']} | {r['runner_up']} | {'yes' if r['ok'] else 'NO'} | {r['seconds']} |")
         print(f"\n{sum(r['ok'] for r in rows)} of {len(rows)} scenarios ranked right")

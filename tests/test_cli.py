@@ -60,7 +60,7 @@ def test_fail_on_exit_codes(runner, tmp_path):
     log = tmp_path / "nginx" / "error.log"
     log.parent.mkdir()
     log.write_text("".join(LINE.replace("10:13:09", f"10:13:{s:02d}").replace("*316", f"*{s}") + "\n"
-                           for s in range(0, 60) for _ in range(2)))
+                           for s in range(60) for _ in range(2)))
     rules = ["--rules", str(DATA / "rules_small")]
     found = runner.invoke(main, ["analyze", str(tmp_path), "--fail-on", "any", *rules])
     assert found.exit_code == 1, found.output

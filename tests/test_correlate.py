@@ -14,7 +14,7 @@ from logtriage.correlate.analysis import analyze
 from tests.conftest import DATA
 
 RULES = [str(DATA / "rules_correlate")]
-T0 = dt.datetime(2026, 11, 21, 10, 0, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 21, 10, 0, 0, tzinfo=dt.UTC)
 
 
 def at(seconds: float) -> dt.datetime:

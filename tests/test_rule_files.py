@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from logtriage.classify.loader import derive_keywords, load_rules, rule_files, builtin_rules_dir
+from logtriage.classify.loader import builtin_rules_dir, derive_keywords, load_rules, rule_files
 from logtriage.errors import RuleFileError
 from logtriage.model import CLASS_IDS, INCIDENT_IDS
 from tests.conftest import SHARED
@@ -18,8 +18,8 @@ def test_taxonomy_ids_match_shared_taxonomy():
         pytest.skip(f"{path} not found: taxonomy agreement not checked")
     text = path.read_text()
     main, _, incident = text.partition("## Root causes of an incident")
-    assert tuple(re.findall(r"^\| `([a-z0-9_.]+)` \|", main, re.M)) == CLASS_IDS
-    assert tuple(re.findall(r"^\| `([a-z0-9_.]+)` \|", incident, re.M)) == INCIDENT_IDS
+    assert tuple(re.findall(r"^\| `([a-z0-9_.]+)` \|", main, re.MULTILINE)) == CLASS_IDS
+    assert tuple(re.findall(r"^\| `([a-z0-9_.]+)` \|", incident, re.MULTILINE)) == INCIDENT_IDS
 
 
 def test_every_taxonomy_class_has_a_rule():

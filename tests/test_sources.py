@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-
 from logtriage import pipeline, sources
 
 LINE = '2026/11/21 10:13:09 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream'

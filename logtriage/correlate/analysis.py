@@ -105,7 +105,7 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "logtriage", "version": __version__},
-        "generated_at": _iso(dt.datetime.now(dt.timezone.utc)),
+        "generated_at": _iso(dt.datetime.now(dt.UTC)),
         "options": {"tz": tz, "since": _iso(since), "until": _iso(until), "targets": targets},
         "time_range": {"start": _iso(t0), "end": _iso(t1)},
         "totals": totals,
@@ -171,9 +171,9 @@ def _other_findings(flagged: pl.DataFrame, ranked: set[tuple[str, str]]) -> list
 
 
 _MASKS = [
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<UUID>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE), "<UUID>"),
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<IP>"),
-    (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", re.I), "<HEX>"),
+    (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", re.IGNORECASE), "<HEX>"),
     (re.compile(r'"[^"]{0,200}"'), '"<S>"'),
     (re.compile(r"\d+(?:\.\d+)?"), "<N>"),
 ]

@@ -98,8 +98,8 @@ def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start
                         f"{lm['host']}:{lm['port']}"),
                 check_first=(f"Compare {proxy}'s upstream for {target} with the address {svc} logged at start-up "
                              f"({lm['host']}:{lm['port']}): `ss -ltnp` on the host shows who listens where."),
-                remediation=[f"Point {proxy}'s upstream at {lm['host']}:{lm['port']} (or start {svc} on port {port}) "
-                             "and reload the proxy.",
+                remediation=[(f"Point {proxy}'s upstream at {lm['host']}:{lm['port']} (or start {svc} on port {port}) "
+                             "and reload the proxy."),
                              "Take the port from one source of truth (environment or service discovery) for both sides.",
                              "Add a deploy check that probes the proxy's upstream address after each release.",
                              "Alert on connection-refused errors at the proxy, not only on 5xx rates."],

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import polars as pl
 
-
 NICE_BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600)
 MIN_EXCESS = 5            # excess error events a window needs to be an incident
 MERGE_GAP_BUCKETS = 3     # hot buckets this close merge into one window ...
@@ -163,4 +162,4 @@ def timeline(flagged: pl.DataFrame, access: pl.DataFrame, start: dt.datetime | N
 def _iso(t: dt.datetime | None) -> str | None:
     if t is None:
         return None
-    return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return t.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

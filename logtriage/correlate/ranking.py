@@ -170,7 +170,7 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     tolerance = max(1.0, 0.02 * duration)
     for c in cands:
         effects = links.get(c.id, set())
-        others = [o for o in live if o is not c and not (o.id == c.id)]
+        others = [o for o in live if o is not c and o.id != c.id]
         total = sum(o.count for o in others)
         explained = [o for o in others if o.id in effects]
         c.explains = [{"class": o.id, "component": o.component, "count": o.count}
@@ -244,4 +244,4 @@ def _n(x: int) -> str:
 def _iso(t: dt.datetime | None) -> str | None:
     if t is None:
         return None
-    return t.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return t.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -22,8 +22,8 @@ DEFAULT_COMPONENT = None
 SIGNATURE = r'^\s*\{\s*"[^"]+"\s*:'
 
 EXAMPLES = [
-    '{"timestamp": "2026-11-21T10:12:39.379Z", "level": "INFO", "logger": "shop-api", "msg": '
-    '"starting shop-api version 1.8.2", "pid": 24960}',
+    ('{"timestamp": "2026-11-21T10:12:39.379Z", "level": "INFO", "logger": "shop-api", "msg": '
+    '"starting shop-api version 1.8.2", "pid": 24960}'),
     '{"level":30,"time":1531171074631,"msg":"hello world","pid":657,"hostname":"Davids-MBP-3.fritz.box"}',
 ]
 

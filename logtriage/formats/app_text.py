@@ -49,11 +49,11 @@ _CRASH = r'(?:panic: |fatal error: |Exception in thread "[^"]*" )'
 SIGNATURE = rf"^(?:{_GENERIC}|{_KLOG}|{_LARAVEL}|{_UWSGI}|{_WINSTON}|{_CRASH})"
 
 EXAMPLES = [
-    "[2024-05-07 10:55:53,434] INFO [ProducerStateManager partition=ingest-3] Wrote producer snapshot at offset "
-    "184233903 with 0 producer ids in 2 ms. (kafka.log.ProducerStateManager)",
+    ("[2024-05-07 10:55:53,434] INFO [ProducerStateManager partition=ingest-3] Wrote producer snapshot at offset "
+    "184233903 with 0 producer ids in 2 ms. (kafka.log.ProducerStateManager)"),
     "E0517 15:04:22.619632 1952452992 logging_unittest.cc:253] Log every 3, iteration 19",
-    "2024-05-07T10:58:13.877Z [INFO]  expiration: revoked lease: lease_id=auth/kubernetes/dev-us-central-0/login/"
-    "h8fc47b8d69b6067dfef3bfc7ce32d9b79f04c7658699678d333a6fe1ec1f94d6",
+    ("2024-05-07T10:58:13.877Z [INFO]  expiration: revoked lease: lease_id=auth/kubernetes/dev-us-central-0/login/"
+    "h8fc47b8d69b6067dfef3bfc7ce32d9b79f04c7658699678d333a6fe1ec1f94d6"),
     "2025-09-26 21:12:39,385 ERROR error message: failed to open resource",
 ]
 

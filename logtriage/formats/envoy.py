@@ -32,11 +32,11 @@ SIGNATURE = rf"{_HEAD}|{_HEADER_DUMP}"
 
 # envoyproxy/envoy docs/root/configuration/other_features/dlb.rst (Apache-2.0)
 EXAMPLES = [
-    "[2024-07-08 10:05:00.241][3596312][debug][config] [contrib/dlb/source/connection_balancer_impl.cc:92] dlb "
+    ("[2024-07-08 10:05:00.241][3596312][debug][config] [contrib/dlb/source/connection_balancer_impl.cc:92] dlb "
     "available resources: domains: 32, LDB queues: 32, LDB ports: 64, ES entries: 2048, Contig ES entries: 2048, "
-    "LDB credits: 8192, Config LDB credits: 8192, LDB credit pools: 64",
-    "[2024-07-08 10:10:48.099][3598062][debug][connection] [contrib/dlb/source/connection_balancer_impl.cc:283] "
-    "worker_1 dlb send fd 49",
+    "LDB credits: 8192, Config LDB credits: 8192, LDB credit pools: 64"),
+    ("[2024-07-08 10:10:48.099][3598062][debug][connection] [contrib/dlb/source/connection_balancer_impl.cc:283] "
+    "worker_1 dlb send fd 49"),
 ]
 
 # spdlog level names; Envoy's "critical" is its fatal level (it logs it just before aborting).

@@ -26,13 +26,13 @@ SIGNATURE = r'^(?:ACCESS )?\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d
 
 # istio/istio.io content/en/docs/tasks/observability/logs/access-log/index.md (Apache-2.0)
 EXAMPLES = [
-    '[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" '
+    ('[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" '
     '"curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" '
-    'outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default',
-    '[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 3 1 "-" '
+    'outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default'),
+    ('[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 3 1 "-" '
     '"curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "127.0.0.1:80" '
     'inbound|8000|| 127.0.0.1:41854 10.44.1.27:80 10.44.1.23:37652 '
-    'outbound_.8000_._.httpbin.foo.svc.cluster.local default',
+    'outbound_.8000_._.httpbin.foo.svc.cluster.local default'),
 ]
 
 # `" CODE FLAGS `: the first `" digits` is the end of the request line (paths carry no `" `).

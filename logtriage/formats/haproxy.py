@@ -39,12 +39,12 @@ SIGNATURE = (
 )
 
 EXAMPLES = [
-    "Feb 25 16:19:49 192.168.4.2 haproxy[7]: 141.35.244.171:53332 [25/Feb/2019:16:19:48.143] prod_http_in~ "
+    ("Feb 25 16:19:49 192.168.4.2 haproxy[7]: 141.35.244.171:53332 [25/Feb/2019:16:19:48.143] prod_http_in~ "
     "bk_admin/nginx_sonst 0/0/7/1457/1487 200 11394 - - ---- 2/1/0/0/0 0/0 {Mozilla/5.0 (Windows NT 6.1; Win64; "
     "x64; rv:65.0) Gecko/20100101 Firefox/65.0} {} \"GET /admin/colt/administration?survey=130&input_stats=1&"
-    "ajax=1&&ajax=1&refresh=1&ihandle=1 HTTP/1.1\"",
-    "Sep 20 15:44:23 127.0.0.1 haproxy[25457]: 127.0.0.1:40962 [20/Sep/2018:15:44:23.285] main app/<NOSRV> "
-    "-1/-1/1 212 SC 1/1/0/0/0 0/0",
+    "ajax=1&&ajax=1&refresh=1&ihandle=1 HTTP/1.1\""),
+    ("Sep 20 15:44:23 127.0.0.1 haproxy[25457]: 127.0.0.1:40962 [20/Sep/2018:15:44:23.285] main app/<NOSRV> "
+    "-1/-1/1 212 SC 1/1/0/0/0 0/0"),
     "Feb 25 16:19:38 192.168.4.2 haproxy[1]: Proxy prod_http_in started.",
     "Sep 20 15:42:59 1.128.3.4 haproxy[24551]: Connect from 1.128.3.4:40780 to 1.128.3.4:5000 (main/HTTP)",
 ]

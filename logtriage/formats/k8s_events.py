@@ -33,8 +33,8 @@ _HEADERS = r"^(?:Events:(?:\s+<none>)?\s*$| +Type +Reason +Age +From +Message\s*
 SIGNATURE = rf"(?:{_GET}|{_DESCRIBE}|{_HEADERS})"
 
 EXAMPLES = [
-    '4m37s       Normal   Pulling                   pod/nginx-deployment-7759cfdc55-2xczh    Pulling image '
-    '"nginx:1.7.9"',
+    ('4m37s       Normal   Pulling                   pod/nginx-deployment-7759cfdc55-2xczh    Pulling image '
+    '"nginx:1.7.9"'),
     "  Warning  BackOff    4m53s (x72 over 20m)  kubelet            Back-off restarting failed container manager",
 ]
 

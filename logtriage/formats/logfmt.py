@@ -24,10 +24,10 @@ _VALUE = r'(?:"(?:[^"\\]|\\.)*"|[^\s"]*)'
 SIGNATURE = rf"^{_KEY}={_VALUE} {_KEY}=[^\s]"
 
 EXAMPLES = [
-    "ts=2024-04-16T15:10:44.103611953Z caller=filetargetmanager.go:181 level=info component=logs "
-    'logs_config=default msg="received file watcher event"',
-    'time="2021-09-15T21:17:11.674149Z" level=warning msg="Failed to DeletePod in the provider" error="pod '
-    'inc-1-domain-c14-ns-6/fe-inc-1-domain-c14-ns-6-5-656d9bb695-4584b is not found: PodNotFound"',
+    ("ts=2024-04-16T15:10:44.103611953Z caller=filetargetmanager.go:181 level=info component=logs "
+    'logs_config=default msg="received file watcher event"'),
+    ('time="2021-09-15T21:17:11.674149Z" level=warning msg="Failed to DeletePod in the provider" error="pod '
+    'inc-1-domain-c14-ns-6/fe-inc-1-domain-c14-ns-6-5-656d9bb695-4584b is not found: PodNotFound"'),
 ]
 
 

@@ -20,12 +20,12 @@ NAIVE_TIME = True   # error_log times are local time without a zone
 SIGNATURE = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?:debug|info|notice|warn|error|crit|alert|emerg)\] \d+#\d+: "
 
 EXAMPLES = [
-    '2026/11/21 10:13:09 [error] 24998#24998: *316 connect() failed (111: Connection refused) while '
+    ('2026/11/21 10:13:09 [error] 24998#24998: *316 connect() failed (111: Connection refused) while '
     'connecting to upstream, client: 127.0.0.1, server: shop.lab.local, request: "GET /api/items/71 '
-    'HTTP/1.1", upstream: "http://127.0.0.1:28050/api/items/71", host: "shop.lab.local"',
-    '2016/10/25 14:50:44 [error] 54053#0: *3 open() "/usr/local/Cellar/nginx/1.10.2_1/html/adsasd" failed '
+    'HTTP/1.1", upstream: "http://127.0.0.1:28050/api/items/71", host: "shop.lab.local"'),
+    ('2016/10/25 14:50:44 [error] 54053#0: *3 open() "/usr/local/Cellar/nginx/1.10.2_1/html/adsasd" failed '
     '(2: No such file or directory), client: 127.0.0.1, server: localhost, request: "GET /adsasd HTTP/1.1", '
-    'host: "localhost:8080"',
+    'host: "localhost:8080"'),
 ]
 
 

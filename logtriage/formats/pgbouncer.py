@@ -29,11 +29,11 @@ SIGNATURE = (r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}(?: (?:[A-Z]{2,5}|[+-]\d\d(
              rf"(?:{_LEVELS}) ")
 
 EXAMPLES = [
-    '2026-11-21 11:19:46.320 UTC [12527] WARNING C-0x55fdb237c7c0: shop/app@127.0.0.1:42382 pooler error: '
-    'password authentication failed for user "app"',
+    ('2026-11-21 11:19:46.320 UTC [12527] WARNING C-0x55fdb237c7c0: shop/app@127.0.0.1:42382 pooler error: '
+    'password authentication failed for user "app"'),
     "2018-09-12 16:08:54.776 3394 LOG listening on 127.0.0.1:6432",
-    "2026-11-21 11:19:31.022 UTC [12527] LOG S-0x55fdb2383ea0: shop/app@127.0.0.1:28972 closing because: "
-    "connect failed (age=0s)",
+    ("2026-11-21 11:19:31.022 UTC [12527] LOG S-0x55fdb2383ea0: shop/app@127.0.0.1:28972 closing because: "
+    "connect failed (age=0s)"),
 ]
 
 _LEVEL_MAP = {"LOG": "info", "WARNING": "warn", "ERROR": "error", "FATAL": "fatal", "DEBUG": "debug",

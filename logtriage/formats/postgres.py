@@ -37,10 +37,10 @@ SIGNATURE = (
 
 EXAMPLES = [
     '2026-11-21 10:12:38.313 UTC [24935] LOG:  listening on IPv4 address "127.0.0.1", port 28042',
-    "2020-03-11 20:40:50 CET:192.168.1.201(50906):gilles@pgbench:[12795]:FATAL:  no pg_hba.conf entry for "
-    'host "192.168.1.201", user "gilles", database "pgbench", SSL off',
-    "Feb 11 13:15:39 test-pc postgres[10808]: [1-1] db=,user=,app=,client= LOG:  listening on IPv4 address "
-    '"127.0.0.1", port 5432',
+    ("2020-03-11 20:40:50 CET:192.168.1.201(50906):gilles@pgbench:[12795]:FATAL:  no pg_hba.conf entry for "
+    'host "192.168.1.201", user "gilles", database "pgbench", SSL off'),
+    ("Feb 11 13:15:39 test-pc postgres[10808]: [1-1] db=,user=,app=,client= LOG:  listening on IPv4 address "
+    '"127.0.0.1", port 5432'),
 ]
 
 # Zone abbreviations PostgreSQL prints with %t/%m (log_timezone), as UTC offsets.

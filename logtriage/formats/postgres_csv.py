@@ -31,12 +31,12 @@ _STAMP = r'"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} (?:[A-Za-z]{1,6}|[+-]\d\d(?::
 SIGNATURE = rf'^{_STAMP},{_Q},{_Q},\d*,{_Q},[0-9a-f]+\.[0-9a-f]+,\d+,'
 
 EXAMPLES = [
-    '2021-02-14 10:45:48.164 UTC,"postgres","postgres",86,"172.24.0.1:48978",6028ff3a.56,6,"idle in transaction",'
+    ('2021-02-14 10:45:48.164 UTC,"postgres","postgres",86,"172.24.0.1:48978",6028ff3a.56,6,"idle in transaction",'
     "2021-02-14 10:45:14 UTC,3/4,0,FATAL,25P03,\"terminating connection due to idle-in-transaction timeout\""
-    ',,,,,,,,,"psql","client backend"',
-    '"2026-05-16 05:20:03.994 UTC","health_user","health_db",1002,"192.0.2.20:54322",00000002.000003ea,2,"idle",'
+    ',,,,,,,,,"psql","client backend"'),
+    ('"2026-05-16 05:20:03.994 UTC","health_user","health_db",1002,"192.0.2.20:54322",00000002.000003ea,2,"idle",'
     '"2026-05-16 05:00:00 UTC",2/2,0,LOG,00000,"statement: SELECT example_schema.health_check()",,,,,,,,,'
-    '"example healthcheck","client backend",0',
+    '"example healthcheck","client backend",0'),
 ]
 
 _COLUMNS = ("log_time", "user_name", "database_name", "process_id", "connection_from", "session_id",

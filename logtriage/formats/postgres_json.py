@@ -23,15 +23,15 @@ DEFAULT_COMPONENT = "postgres"
 SIGNATURE = r'^\s*\{\s*"[^"]+"\s*:.*"error_severity"\s*:\s*"[A-Z]+'
 
 EXAMPLES = [
-    '{"timestamp":"2024-06-27 00:00:07.373 CEST","pid":58151,"session_id":"667c8f67.e327","line_num":2,'
+    ('{"timestamp":"2024-06-27 00:00:07.373 CEST","pid":58151,"session_id":"667c8f67.e327","line_num":2,'
     '"session_start":"2024-06-27 00:00:07 CEST","vxid":"21/52610850","txid":0,"error_severity":"LOG",'
     '"message":"automatic vacuum of table \\"testdb.replication.tab_queue_tmp\\": index scans: 1",'
-    '"backend_type":"autovacuum worker","query_id":0}',
-    '{"level":"info","ts":1669574907.3228729,"logger":"postgres","msg":"record","logging_pod":"myapp-pg-cluster-1",'
+    '"backend_type":"autovacuum worker","query_id":0}'),
+    ('{"level":"info","ts":1669574907.3228729,"logger":"postgres","msg":"record","logging_pod":"myapp-pg-cluster-1",'
     '"record":{"log_time":"2022-11-27 18:48:27.322 UTC","process_id":"83","connection_from":"[local]",'
     '"session_id":"6383b0fb.53","session_line_num":"1","session_start_time":"2022-11-27 18:48:27 UTC",'
     '"transaction_id":"0","error_severity":"LOG","sql_state_code":"00000","message":"connection received: '
-    'host=[local]","backend_type":"not initialized","query_id":"0"}}',
+    'host=[local]","backend_type":"not initialized","query_id":"0"}}'),
 ]
 
 

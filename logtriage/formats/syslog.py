@@ -43,8 +43,8 @@ SIGNATURE = (
 EXAMPLES = [
     "Mar 24 14:02:51 bigproduct-web1 automount[7999]: lookup(file): lookup for opt failed",
     "2026-11-21T10:17:23.275Z supervisor[9294]: shop-api.service: Main process exited, code=exited, status=70",
-    "Jan  3 09:47:02 veridian sudo: timstack : TTY=pts/6 ; PWD=/auto/wstimstack/rpms/lbuild/test ; USER=root ; "
-    "COMMAND=/usr/bin/tail /var/log/messages",
+    ("Jan  3 09:47:02 veridian sudo: timstack : TTY=pts/6 ; PWD=/auto/wstimstack/rpms/lbuild/test ; USER=root ; "
+    "COMMAND=/usr/bin/tail /var/log/messages"),
 ]
 
 # The header up to the message, one alternative per layout (the message is what follows).
