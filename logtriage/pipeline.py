@@ -10,8 +10,8 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -35,7 +35,10 @@ class Run:
 def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
                 tz: str = "UTC", force_format: str | None = None, chunk_bytes: int = sources.CHUNK_BYTES,
                 on_problem: Callable[[sources.Problem], None] | None = None) -> Iterator[pl.DataFrame]:
-    """Yield event batches (model.EVENT_SCHEMA, plus classify's columns) for the inputs in `args`."""
+    """Yield event batches (model.EVENT_SCHEMA, plus classify's columns) for the inputs in `args`.
+
+    `classify` may run on worker threads, two batches at once: it must not change shared state.
+    """
     set_assumed_tz(tz)
     found = sources.expand_paths(args, set(formats.names()))
 
@@ -52,7 +55,8 @@ def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame],
         stats = run.stats.setdefault(inp.path, SourceStats(inp.path))
         state = formats.ParseState(forced=inp.forced_format or force_format,
                                    component=sources.component_from_path(inp))
-        batches = _native_batches(inp, state, stats, problem) if sources.native_ok(inp) else None
+        batches = _native_batches(inp, state, stats, problem, classify) if sources.native_ok(inp) else None
+        finish = None if batches is not None else classify     # the block reader classifies on its threads
         if batches is None:
             batches = _chunk_batches(inp, state, stats, problem, chunk_bytes)
         for parsed in batches:
@@ -64,8 +68,8 @@ def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame],
                 continue
             stats.events += events.height
             _note_time_range(stats, events)
-            if classify is not None:
-                events = classify(events)
+            if finish is not None:
+                events = finish(events)
             yield events
         stats.formats = dict(state.counts)
         if any(stats.formats.get(f) for f in stats.formats if f != "plain"):
@@ -90,12 +94,13 @@ def _chunk_batches(inp: sources.Input, state: formats.ParseState, stats: SourceS
 
 
 def _native_batches(inp: sources.Input, state: formats.ParseState, stats: SourceStats,
-                    problem: Callable[[sources.Problem], None]) -> Iterator[formats.Parsed] | None:
+                    problem: Callable[[sources.Problem], None],
+                    finish: Callable[[pl.DataFrame], pl.DataFrame] | None) -> Iterator[formats.Parsed] | None:
     """A large single-format file, parsed block by block by polars plans (None: not such a file).
 
-    The first lines decide: one family, no wrapper. Two blocks are parsed at a time on worker
-    threads (polars releases the GIL) while this thread assembles the events of the one before,
-    so memory stays at a few blocks whatever the file size.
+    The first lines decide: one family, no wrapper. Two blocks are parsed, assembled and
+    classified at a time on worker threads (polars releases the GIL), so memory stays at a few
+    blocks whatever the file size.
     """
     blocks = sources.line_blocks(inp, on_problem=problem)
     first = next(blocks, None)
@@ -113,42 +118,100 @@ def _native_batches(inp: sources.Input, state: formats.ParseState, stats: Source
     if plan is None:
         state.hint = None
         return None
-    return _run_blocks(inp, itertools.chain([first], blocks), plan, state, stats)
+    return _run_blocks(inp, itertools.chain([first], blocks), plan, state, stats, finish)
+
+
+@dataclass
+class _Piece:
+    """One block, parsed (and classified) on a worker thread, as the reading thread takes it."""
+
+    parsed: list[formats.Parsed]     # its events: one joined across the edge with the block before, its own
+    lines: int                       # physical lines read
+    truncated: int
+    end_line: int                    # the source's line number of its last line
+    carry: pl.DataFrame | None       # rows of the event still open at its end (source line numbers)
+    started: bool                    # an event has begun in the source by its end
+    counts: dict[str, int]           # events per format
 
 
 def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], plan: formats.FastPlan, state: formats.ParseState,
-                stats: SourceStats) -> Iterator[formats.Parsed]:
-    def parse(block: bytes) -> pl.DataFrame:
-        return plan.over(sources.block_lines(block)).collect(engine="streaming")
+                stats: SourceStats, finish: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+                ) -> Iterator[formats.Parsed]:
+    """Parse `blocks` two at a time on worker threads; yield their events in file order.
 
-    carry: pl.DataFrame | None = None
-    done = 0
+    A worker parses, assembles and `finish`es (classifies) its block alone. Its first rows may
+    continue the last event of the block before: when that block is done, the worker joins them
+    (Parsed.head) to that block's open event (Parsed.carry) and numbers its lines. This thread
+    only adds up the accounting.
+    """
+    def events(parsed: formats.Parsed, offset: int) -> formats.Parsed:
+        ev = parsed.events
+        if offset:
+            ev = ev.with_columns(pl.col("line") + offset)
+        parsed.events = finish(ev) if finish is not None and ev.height else ev
+        return parsed
+
+    def work(block: bytes, before: Future | None) -> _Piece:
+        rows = plan.over(sources.block_lines(block)).collect(engine="streaming")
+        rows, truncated = _cut_long(rows)
+        rows = rows.with_columns(pl.int_range(1, rows.height + 1, dtype=pl.UInt32).alias("line"))
+        own = replace(state, started=before is not None or state.started, counts={})
+        part = formats.parse_rows(rows, own, source=inp.path, final=False, carry=None, head=True)
+        prev = before.result() if before is not None else None   # submitted first: running or done
+        offset = prev.end_line if prev else 0
+        carry = prev.carry if prev else None
+        head = part.head.with_columns(pl.col("line") + offset) if part.head is not None else None
+        edge = pl.concat([x for x in (carry, head) if x is not None and x.height], how="diagonal_relaxed") \
+            if (carry is not None and carry.height) or (head is not None and head.height) else None
+        out = []
+        has_start = part.carry is not None and part.carry.height > 0
+        if has_start:
+            if edge is not None:
+                joint = replace(state, started=prev.started if prev else state.started, counts=own.counts)
+                out.append(events(formats.finish_rows(edge, joint, source=inp.path), 0))
+            carry = part.carry.with_columns(pl.col("line") + offset)
+        else:
+            carry = edge
+        out.append(events(part, offset))
+        started = (prev.started if prev else state.started) or has_start
+        return _Piece(out, rows.height, truncated, offset + rows.height, carry, started, own.counts)
+
+    last: _Piece | None = None
     with ThreadPoolExecutor(max_workers=2) as pool:
-        running: deque = deque(pool.submit(parse, b) for b in itertools.islice(blocks, 2))
+        running: deque[Future] = deque()
+        for block in itertools.islice(blocks, 2):
+            running.append(pool.submit(work, block, running[-1] if running else None))
         while running:
-            rows = running.popleft().result()
+            piece = running.popleft().result()
             nxt = next(blocks, None)
             if nxt is not None:
-                running.append(pool.submit(parse, nxt))
-            rows = _cut_long(rows.with_columns(
-                pl.int_range(done + 1, done + 1 + rows.height, dtype=pl.UInt32).alias("line")), stats)
-            stats.lines_read += rows.height
-            done += rows.height
-            parsed = formats.parse_rows(rows, state, source=inp.path, final=not running, carry=carry)
-            carry = parsed.carry
-            yield parsed
+                running.append(pool.submit(work, nxt, running[-1] if running else None))
+            stats.lines_read += piece.lines
+            stats.lines_truncated += piece.truncated
+            for name, n in piece.counts.items():
+                state.counts[name] = state.counts.get(name, 0) + n
+            last = piece
+            yield from piece.parsed
+    if last is not None:
+        state.started = last.started
+        if last.carry is not None and last.carry.height:
+            own = replace(state, counts={})
+            tail = events(formats.finish_rows(last.carry, own, source=inp.path), 0)
+            for name, n in own.counts.items():
+                state.counts[name] = state.counts.get(name, 0) + n
+            yield tail
 
 
-def _cut_long(rows: pl.DataFrame, stats: SourceStats) -> pl.DataFrame:
-    """Cut lines over MAX_LINE_BYTES as read_chunks() does (and count them); they are parsed again."""
+def _cut_long(rows: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Cut lines over MAX_LINE_BYTES as read_chunks() does (they are parsed again); and how many."""
     long = rows.get_column("raw").str.len_bytes() > sources.MAX_LINE_BYTES
     if not long.any():
-        return rows
+        return rows, 0
     idx = long.arg_true()
     cut = pl.Series([sources.cut_line(v) for v in rows.get_column("raw").gather(idx).to_list()], dtype=pl.String)
-    stats.lines_truncated += len(idx)
     return rows.with_columns(rows.get_column("raw").scatter(idx, cut), rows.get_column("text").scatter(idx, cut),
-                             rows.get_column("format").scatter(idx, pl.Series([None] * len(idx), dtype=pl.String)))
+                             rows.get_column("format").scatter(idx, pl.Series([None] * len(idx), dtype=pl.String))
+                             ), len(idx)
 
 
 def _has_naive(state: formats.ParseState) -> bool:

@@ -38,9 +38,14 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
     run = pipeline.Run()
     flagged_per_source: dict[str, int] = {}
     prefilter = Prefilter((clf, collector.signal_classifier))   # one keyword pass for both
-    for batch in pipeline.read_events(args, run=run, tz=tz, force_format=force_format, on_problem=on_problem):
+
+    def classified(batch: pl.DataFrame) -> pl.DataFrame:     # on the reader's threads
         maybe = prefilter(batch)
-        batch = collector.add(classify(batch, clf, maybe).with_columns(maybe.alias(MAYBE)))
+        return classify(batch, clf, maybe).with_columns(maybe.alias(MAYBE))
+
+    for batch in pipeline.read_events(args, run=run, tz=tz, force_format=force_format, on_problem=on_problem,
+                                      classify=classified):
+        batch = collector.add(batch)
         if batch.height:
             src = batch["source"][0]
             flagged_per_source[src] = flagged_per_source.get(src, 0) + int(batch["class"].is_not_null().sum())
@@ -74,7 +79,7 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
         imp = incidents.impact(w, data.access, data.flagged, targets)
         classes = (ev.filter(pl.col("ts") >= w.start).group_by("class", "component")
                    .agg(pl.len().alias("count"), pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
-                   .sort("count", descending=True))
+                   .sort(["count", "class", "component"], descending=[True, False, False], nulls_last=True))
         doc_incidents.append({
             "id": f"I{i}",
             "start": _iso(w.start), "end": _iso(w.end),
@@ -126,7 +131,7 @@ def _db_component(data) -> str | None:
     counts = data.activity.filter(pl.col("component").is_in(dbs)).group_by("component").agg(pl.col("len").sum())
     if counts.height == 0:
         return dbs[0]
-    return counts.sort("len", descending=True)["component"][0]
+    return counts.sort(["len", "component"], descending=[True, False])["component"][0]
 
 
 def _source_component(flagged: pl.DataFrame, path: str) -> str | None:
@@ -160,7 +165,7 @@ def _other_findings(flagged: pl.DataFrame, ranked: set[tuple[str, str]]) -> list
          .group_by("root", "blame").agg(pl.len().alias("count"), pl.col("ts").min().alias("first"),
                                         pl.col("ts").max().alias("last"), pl.col("source").first(),
                                         pl.col("line").first(), pl.col("text").first())
-         .sort("count", descending=True))
+         .sort(["count", "root", "blame"], descending=[True, False, False], nulls_last=True))   # ties: same order every run
     out = []
     for cls, comp, n, first, last, src, line, text in g.iter_rows():
         if (cls, comp) in ranked:
@@ -193,7 +198,7 @@ def _unrecognised(un: pl.DataFrame) -> list[dict]:
     shapes = un.with_columns(pl.col("message").map_elements(shape_of, return_dtype=pl.String).alias("shape"))
     g = (shapes.group_by("shape").agg(pl.len().alias("count"), pl.col("component").first(),
                                        pl.col("source").first(), pl.col("line").first(), pl.col("text").first())
-         .sort("count", descending=True).head(20))
+         .sort(["count", "shape"], descending=[True, False]).head(20))
     return [{"shape": s, "count": n, "component": c, "example": {"source": src, "line": line, "text": t}}
             for s, n, c, src, line, t in g.iter_rows()]
 

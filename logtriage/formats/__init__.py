@@ -222,6 +222,7 @@ class Parsed:
     lines_unparsed: int
     lines_skipped: int
     carry: pl.DataFrame | None       # rows of the last, maybe unfinished, event (raw, line)
+    head: pl.DataFrame | None = None  # parse_rows(head=True): leading rows that continue an earlier event
 
 
 def _empty_carry() -> pl.DataFrame:
@@ -362,11 +363,13 @@ def fast_plan(state: ParseState, sample: pl.Series) -> FastPlan | None:
 
 
 def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: bool,
-               carry: pl.DataFrame | None) -> Parsed:
+               carry: pl.DataFrame | None, head: bool = False) -> Parsed:
     """A batch of fast_plan() rows -> events; the lines it did not fit are detected and parsed here.
 
     `rows` are FastPlan.over() rows plus `line`; `carry` is the previous batch's Parsed.carry
-    (rows of its last event, as the plan gave them).
+    (rows of its last event, as the plan gave them). With `head`, the rows before the batch's
+    first event (they continue one that began earlier) are returned as Parsed.head, not as events:
+    a batch parsed before the one it follows is done can be joined to it by finish_rows().
     """
     unfit = rows.select(pl.col("format").is_null().arg_true()).to_series()
     miss = unfit
@@ -382,7 +385,14 @@ def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: boo
         rows = pl.concat([carry, rows], how="diagonal_relaxed")
     if rows.height == 0:
         return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, 0, None if final else rows)
-    return _assemble(rows, state, source=source, final=final, carry_of=None)
+    return _assemble(rows, state, source=source, final=final, carry_of=None, head=head)
+
+
+def finish_rows(rows: pl.DataFrame, state: ParseState, *, source: str) -> Parsed:
+    """Events of rows parse_rows() already parsed: a Parsed.carry, or a carry with a later Parsed.head."""
+    if rows.height == 0:
+        return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, 0, None)
+    return _assemble(rows, state, source=source, final=True, carry_of=None)
 
 
 def _put_rows(df: pl.DataFrame, idx: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:
@@ -432,13 +442,27 @@ def _generic_continuation(df: pl.DataFrame, undetected: pl.Series) -> pl.Series:
 
 
 def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
-              carry_of: Callable[[int], pl.DataFrame] | None) -> Parsed:
+              carry_of: Callable[[int], pl.DataFrame] | None, head: bool = False) -> Parsed:
     """Parsed rows -> events: continuation lines join the event before, the rest start one.
 
     `carry_of(first_line)` gives the rows to hold back when the last event may go on in the
     next chunk (the physical lines from the slow reader); without it, the parsed rows are held.
     Costs a few passes over the batch; only rows no family took and multi-line events get more.
     """
+    lead, lead_skipped = None, 0
+    if head:
+        # rows before the first line a family took may continue an event of the batch before:
+        # what they are is decided with it (finish_rows), where the lines before them are known
+        known = df.select((pl.col("format").is_not_null() & ~pl.col("_cont") & ~pl.col("_blank"))
+                          .arg_true().first()).item()
+        n_lead = df.height if known is None else known
+        if n_lead:
+            lead = df.slice(0, n_lead)
+            blank = lead.get_column("_blank")
+            lead_skipped = int(lead.filter(blank).get_column("_phys").sum()) if blank.any() else 0
+            lead, df = lead.filter(~blank), df.slice(n_lead)
+        if df.height == 0:
+            return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, lead_skipped, _empty_carry(), lead)
     undetected = df.select((pl.col("format").is_null() & ~pl.col("_blank") & ~pl.col("_cont")).arg_true()).to_series()
     if len(undetected):
         # lines no family took: a continuation, or a line of its own
@@ -532,8 +556,9 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
         events.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]),
         lines_parsed=int(all_lines or 0) - int(plain_lines or 0),
         lines_unparsed=int(plain_lines or 0),
-        lines_skipped=skipped,
+        lines_skipped=skipped + lead_skipped,
         carry=carry,
+        head=lead,
     )
 
 
