@@ -111,22 +111,24 @@ def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bo
       logtriage scan big.log --stats
     """
     run = pipeline.Run()
-    out = sys.stdout
     classify = None if stats_only and not rule_dirs else _classifier(rule_dirs)
-    emitted = 0
+
+    def shown(batch: pl.DataFrame) -> pl.DataFrame:
+        """Classify, keep what is shown and render its lines (on the reader's threads)."""
+        batch = classify(batch) if classify is not None else batch
+        if not emit_all and "class" in batch.columns:
+            batch = batch.filter(pl.col("class").is_not_null())
+        lines = (event_lines.ndjson(batch, full=fields_mode == "full") if out_format == "ndjson"
+                 else event_lines.text(batch))
+        return lines.to_frame("out")
+
+    out = sys.stdout.buffer
     try:
-        for batch in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format,
-                                          classify=classify, on_problem=_say_problem):
-            if stats_only:
+        for lines in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format,
+                                          classify=None if stats_only else shown, on_problem=_say_problem):
+            if stats_only or lines.height == 0:
                 continue
-            shown = batch if emit_all or "class" not in batch.columns else batch.filter(pl.col("class").is_not_null())
-            if shown.height == 0:
-                continue
-            emitted += shown.height
-            if out_format == "ndjson":
-                out.write(event_lines.ndjson(shown, full=fields_mode == "full"))
-            else:
-                out.write(event_lines.text(shown))
+            event_lines.write(lines.get_column("out"), out)
             out.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()

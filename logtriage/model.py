@@ -98,9 +98,12 @@ def detached(df: pl.DataFrame) -> pl.DataFrame:
 
 def json_object(*columns: str | pl.Expr) -> pl.Expr:
     """A JSON object of the columns' non-null values (`{}` when all are null), encoded by polars."""
-    # keys are \w+ column names and string values are escaped, so only a member reads `"key":null`
-    return (pl.struct(*columns).struct.json_encode()
-            .str.replace_all(r',"\w+":null', "").str.replace_all(r'"\w+":null,?', ""))
+    # each member is its own one-key object without the braces: `"key":value`, null members left out
+    if not columns:
+        return pl.lit("{}")
+    members = [pl.when(c.is_not_null()).then(pl.struct(c).struct.json_encode().str.slice(1).str.head(-1))
+               for c in (pl.col(c) if isinstance(c, str) else c for c in columns)]
+    return pl.concat_str([pl.lit("{"), pl.concat_str(members, separator=",", ignore_nulls=True), pl.lit("}")])
 
 
 def empty_events(with_class: bool = False) -> pl.DataFrame:

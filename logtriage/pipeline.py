@@ -37,7 +37,8 @@ def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame],
                 on_problem: Callable[[sources.Problem], None] | None = None) -> Iterator[pl.DataFrame]:
     """Yield event batches (model.EVENT_SCHEMA, plus classify's columns) for the inputs in `args`.
 
-    `classify` may run on worker threads, two batches at once: it must not change shared state.
+    `classify` (any finishing step: it may also filter or add columns) may run on worker threads,
+    two batches at once: it must not change shared state. The accounting counts events before it.
     """
     set_assumed_tz(tz)
     found = sources.expand_paths(args, set(formats.names()))
@@ -56,21 +57,17 @@ def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame],
         state = formats.ParseState(forced=inp.forced_format or force_format,
                                    component=sources.component_from_path(inp))
         batches = _native_batches(inp, state, stats, problem, classify) if sources.native_ok(inp) else None
-        finish = None if batches is not None else classify     # the block reader classifies on its threads
-        if batches is None:
-            batches = _chunk_batches(inp, state, stats, problem, chunk_bytes)
+        if batches is None:   # (the block reader classifies on its threads)
+            batches = (_finished(b, classify) for b in _chunk_batches(inp, state, stats, problem, chunk_bytes))
         for parsed in batches:
             stats.lines_parsed += parsed.lines_parsed
             stats.lines_unparsed += parsed.lines_unparsed
             stats.lines_skipped += parsed.lines_skipped
-            events = parsed.events
-            if events.height == 0:
+            if not parsed.n_events:
                 continue
-            stats.events += events.height
-            _note_time_range(stats, events)
-            if finish is not None:
-                events = finish(events)
-            yield events
+            stats.events += parsed.n_events
+            _note_time_range(stats, *parsed.ts_range)
+            yield parsed.events
         stats.formats = dict(state.counts)
         if any(stats.formats.get(f) for f in stats.formats if f != "plain"):
             stats.tz_assumed = tz if _has_naive(state) else None
@@ -145,11 +142,9 @@ def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], plan: formats.FastP
     only adds up the accounting.
     """
     def events(parsed: formats.Parsed, offset: int) -> formats.Parsed:
-        ev = parsed.events
         if offset:
-            ev = ev.with_columns(pl.col("line") + offset)
-        parsed.events = finish(ev) if finish is not None and ev.height else ev
-        return parsed
+            parsed.events = parsed.events.with_columns(pl.col("line") + offset)
+        return _finished(parsed, finish)
 
     def work(block: bytes, before: Future | None) -> _Piece:
         rows = plan.over(sources.block_lines(block)).collect(engine="streaming")
@@ -219,8 +214,18 @@ def _has_naive(state: formats.ParseState) -> bool:
     return any(getattr(formats.BY_NAME.get(f), "NAIVE_TIME", False) for f in state.counts)
 
 
-def _note_time_range(stats: SourceStats, events: pl.DataFrame) -> None:
-    lo, hi = events.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).row(0)
+def _finished(parsed: formats.Parsed, finish: Callable[[pl.DataFrame], pl.DataFrame] | None) -> formats.Parsed:
+    """`parsed` with its events counted and their time range noted, then `finish`ed (classified)."""
+    ev = parsed.events
+    parsed.n_events = ev.height
+    if ev.height:
+        parsed.ts_range = ev.select(pl.col("ts").min().alias("lo"), pl.col("ts").max().alias("hi")).row(0)
+        if finish is not None:
+            parsed.events = finish(ev)
+    return parsed
+
+
+def _note_time_range(stats: SourceStats, lo, hi) -> None:
     if lo is not None:
         lo_s, hi_s = lo.isoformat(), hi.isoformat()
         stats.first_ts = lo_s if stats.first_ts is None or lo_s < stats.first_ts else stats.first_ts

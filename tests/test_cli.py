@@ -79,3 +79,20 @@ def test_bad_since_is_a_usage_error(runner, tmp_path):
     (tmp_path / "a.log").write_text(LINE + "\n")
     result = runner.invoke(main, ["analyze", str(tmp_path), "--since", "yesterday-ish"])
     assert result.exit_code == 2 and "ISO 8601" in result.output + result.stderr
+
+
+def test_scan_into_a_reader_that_leaves_exits_quietly(tmp_path):
+    """`logtriage scan ... | head`: the closed pipe ends the run with status 0, no traceback."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "error.log"
+    log.write_text((LINE + "\n") * 20000)
+    proc = subprocess.Popen([sys.executable, "-m", "logtriage", "scan", "--format", "ndjson", str(log)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert json.loads(first)["class"] == "conn.refused"
+    assert "Traceback" not in err

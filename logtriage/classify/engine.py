@@ -218,7 +218,7 @@ class Classifier:
                     series = fields.get_column(col)
                     merged[name] = merged[name].fill_null(series) if name in merged else series
                 enc = (pl.DataFrame({k: v.alias(k) for k, v in merged.items()})
-                       .select(json_object(pl.all()).replace("{}", None)).to_series())
+                       .select(json_object(*merged).replace("{}", None)).to_series())
             out = out.scatter(rows.get_column("_i"), enc)
         return out
 

@@ -223,6 +223,8 @@ class Parsed:
     lines_skipped: int
     carry: pl.DataFrame | None       # rows of the last, maybe unfinished, event (raw, line)
     head: pl.DataFrame | None = None  # parse_rows(head=True): leading rows that continue an earlier event
+    n_events: int | None = None      # events before a finishing step (classify, filter) ...
+    ts_range: tuple | None = None    # ... and their first and last time stamp (pipeline)
 
 
 def _empty_carry() -> pl.DataFrame:
