@@ -125,7 +125,7 @@ def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bo
     out = sys.stdout.buffer
     try:
         for lines in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format,
-                                          classify=None if stats_only else shown, on_problem=_say_problem):
+                                          finish=None if stats_only else shown, on_problem=_say_problem):
             if stats_only or lines.height == 0:
                 continue
             event_lines.write(lines.get_column("out"), out)

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import polars as pl
 
@@ -32,13 +33,14 @@ class Run:
         return {k: sum(getattr(s, k) for s in self.stats.values()) for k in keys}
 
 
-def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+def read_events(args: list[str], *, run: Run, finish: Callable[[pl.DataFrame], Any] | None = None,
                 tz: str = "UTC", force_format: str | None = None, chunk_bytes: int = sources.CHUNK_BYTES,
                 on_problem: Callable[[sources.Problem], None] | None = None) -> Iterator[pl.DataFrame]:
-    """Yield event batches (model.EVENT_SCHEMA, plus classify's columns) for the inputs in `args`.
+    """Yield event batches (model.EVENT_SCHEMA) for the inputs in `args`, or what `finish` makes of each.
 
-    `classify` (any finishing step: it may also filter or add columns) may run on worker threads,
-    two batches at once: it must not change shared state. The accounting counts events before it.
+    `finish` (classify; render; digest) runs on the block reader's worker threads, two batches at
+    once, so it must not change shared state; batches still arrive in input order. The accounting
+    counts events before it. Batches with no event are not yielded.
     """
     set_assumed_tz(tz)
     found = sources.expand_paths(args, set(formats.names()))
@@ -56,9 +58,9 @@ def read_events(args: list[str], *, run: Run, classify: Callable[[pl.DataFrame],
         stats = run.stats.setdefault(inp.path, SourceStats(inp.path))
         state = formats.ParseState(forced=inp.forced_format or force_format,
                                    component=sources.component_from_path(inp))
-        batches = _native_batches(inp, state, stats, problem, classify) if sources.native_ok(inp) else None
-        if batches is None:   # (the block reader classifies on its threads)
-            batches = (_finished(b, classify) for b in _chunk_batches(inp, state, stats, problem, chunk_bytes))
+        batches = _native_batches(inp, state, stats, problem, finish) if sources.native_ok(inp) else None
+        if batches is None:   # (the block reader finishes on its threads)
+            batches = (_finished(b, finish) for b in _chunk_batches(inp, state, stats, problem, chunk_bytes))
         for parsed in batches:
             stats.lines_parsed += parsed.lines_parsed
             stats.lines_unparsed += parsed.lines_unparsed
@@ -92,7 +94,7 @@ def _chunk_batches(inp: sources.Input, state: formats.ParseState, stats: SourceS
 
 def _native_batches(inp: sources.Input, state: formats.ParseState, stats: SourceStats,
                     problem: Callable[[sources.Problem], None],
-                    finish: Callable[[pl.DataFrame], pl.DataFrame] | None) -> Iterator[formats.Parsed] | None:
+                    finish: Callable[[pl.DataFrame], Any] | None) -> Iterator[formats.Parsed] | None:
     """A large single-format file, parsed block by block by polars plans (None: not such a file).
 
     The first lines decide: one family, no wrapper. Two blocks are parsed, assembled and
@@ -132,7 +134,7 @@ class _Piece:
 
 
 def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], plan: formats.FastPlan, state: formats.ParseState,
-                stats: SourceStats, finish: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+                stats: SourceStats, finish: Callable[[pl.DataFrame], Any] | None = None,
                 ) -> Iterator[formats.Parsed]:
     """Parse `blocks` two at a time on worker threads; yield their events in file order.
 
@@ -214,7 +216,7 @@ def _has_naive(state: formats.ParseState) -> bool:
     return any(getattr(formats.BY_NAME.get(f), "NAIVE_TIME", False) for f in state.counts)
 
 
-def _finished(parsed: formats.Parsed, finish: Callable[[pl.DataFrame], pl.DataFrame] | None) -> formats.Parsed:
+def _finished(parsed: formats.Parsed, finish: Callable[[pl.DataFrame], Any] | None) -> formats.Parsed:
     """`parsed` with its events counted and their time range noted, then `finish`ed (classified)."""
     ev = parsed.events
     parsed.n_events = ev.height

@@ -51,7 +51,7 @@ def predict(text: str, classify_fn) -> tuple[str, str | None]:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text if text.endswith("\n") else text + "\n")
         run = pipeline.Run()
-        for batch in pipeline.read_events([path], run=run, classify=classify_fn):
+        for batch in pipeline.read_events([path], run=run, finish=classify_fn):
             for row in batch.select("class", "rule").iter_rows(named=True):
                 if row["class"]:
                     return row["class"].split("/", 1)[0], row["rule"]

@@ -18,7 +18,7 @@ from logtriage import __version__, formats, pipeline
 from logtriage.classify.engine import Classifier, Prefilter, classify
 from logtriage.classify.loader import load_rules
 from logtriage.correlate import entities, incidents, ranking
-from logtriage.correlate.collect import MAYBE, Collector
+from logtriage.correlate.collect import MAYBE, Collector, Digest
 
 SCHEMA_VERSION = "1.0"
 DEFAULT_TARGETS = {"error_rate": 0.001, "latency_s": 2.0}
@@ -39,16 +39,15 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
     flagged_per_source: dict[str, int] = {}
     prefilter = Prefilter((clf, collector.signal_classifier))   # one keyword pass for both
 
-    def classified(batch: pl.DataFrame) -> pl.DataFrame:     # on the reader's threads
+    def digest(batch: pl.DataFrame) -> Digest:     # on the reader's threads
         maybe = prefilter(batch)
-        return classify(batch, clf, maybe).with_columns(maybe.alias(MAYBE))
+        return collector.digest(classify(batch, clf, maybe).with_columns(maybe.alias(MAYBE)))
 
-    for batch in pipeline.read_events(args, run=run, tz=tz, force_format=force_format, on_problem=on_problem,
-                                      classify=classified):
-        batch = collector.add(batch)
-        if batch.height:
-            src = batch["source"][0]
-            flagged_per_source[src] = flagged_per_source.get(src, 0) + int(batch["class"].is_not_null().sum())
+    for d in pipeline.read_events(args, run=run, tz=tz, force_format=force_format, on_problem=on_problem,
+                                  finish=digest):
+        collector.take(d)
+        for src, _rule, n in d.per_rule:
+            flagged_per_source[src] = flagged_per_source.get(src, 0) + n
     data = collector.result({p.NAME: p.LAYER for p in formats.PARSERS})
     rules_by_id = {r.id: r for r in rules}
     links = ranking.load_links()

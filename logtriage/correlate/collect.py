@@ -41,6 +41,19 @@ MAYBE = "_maybe"
 
 
 @dataclass
+class Digest:
+    """Collector.digest() of one batch: its share of each Collected frame, before take() keeps it."""
+
+    flagged: pl.DataFrame | None = None      # with _rank: the row's place among its (source, rule) in the batch
+    per_rule: list[tuple] = field(default_factory=list)   # (source, rule, flagged events)
+    access: pl.DataFrame | None = None
+    activity: pl.DataFrame | None = None
+    signals: pl.DataFrame | None = None
+    unrecognised: pl.DataFrame | None = None
+    formats: list[tuple] = field(default_factory=list)    # (component, [formats])
+
+
+@dataclass
 class Collector:
     signal_classifier: Classifier
     since: object = None
@@ -54,54 +67,71 @@ class Collector:
     _comp_formats: dict[str, set[str]] = field(default_factory=dict)
     _texts: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def add(self, batch: pl.DataFrame) -> pl.DataFrame:
-        """Take what correlation needs from one classified batch; return the batch (time-filtered)."""
+    def add(self, batch: pl.DataFrame) -> None:
+        """Take what correlation needs from one classified batch."""
+        self.take(self.digest(batch))
+
+    def digest(self, batch: pl.DataFrame) -> Digest:
+        """What correlation needs from one classified batch. Reads no state: may run on any thread."""
         if self.since is not None:
             batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") >= self.since))
         if self.until is not None:
             batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") <= self.until))
+        d = Digest()
         if batch.height == 0:
-            return batch
+            return d
         text = pl.col("raw").str.slice(0, MAX_TEXT)
         flagged = batch.filter(pl.col("class").is_not_null())
         if flagged.height:
-            # evidence needs a few texts per rule, not all of them: memory stays bounded in a storm
-            seen = pl.DataFrame([{"source": k[0], "rule": k[1], "_seen": v} for k, v in self._texts.items()],
-                                schema={"source": pl.String, "rule": pl.String, "_seen": pl.Int64})
-            flagged = (flagged.join(seen, on=["source", "rule"], how="left")
-                       .with_columns((pl.int_range(pl.len()).over("source", "rule") + pl.col("_seen").fill_null(0))
-                                     .alias("_rank")))
-            for src, rule, n in flagged.group_by("source", "rule").len().iter_rows():
-                self._texts[(src, rule)] = self._texts.get((src, rule), 0) + n
+            # evidence needs a few texts per rule, not all of them (take() counts across batches)
+            rank = pl.int_range(pl.len()).over("source", "rule")
             access = pl.col("format").is_in(ACCESS_FORMATS)
             request = pl.col("raw").str.extract_groups(r'"([A-Z]{3,7}) (/[^ "?]*)')
             path = (request.struct.field("2").str.replace_all(r"/[0-9]+(/|$)", "/{id}$1")
                     .str.replace_all(r"/[0-9a-fA-F-]{8,}(/|$)", "/{id}$1"))
             nginx_upstream = pl.col("raw").str.extract(_NGINX_UPSTREAM, 1).str.split(", ").list.first()
-            self._flagged.append(detached(flagged.select(
+            d.flagged = detached(flagged.select(
                 "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities",
                 pl.coalesce(pl.col("upstream"), pl.when(pl.col("format") == "nginx_access").then(nginx_upstream))
                 .alias("upstream"),
                 "status", "level",
-                pl.when(pl.col("_rank") < TEXT_PER_RULE).then(text).alias("text"),
+                pl.when(rank < TEXT_PER_RULE).then(text).alias("text"),
                 pl.when(access).then(request.struct.field("1") + " " + path).alias("endpoint"),
-            )))
-        self._access.append(detached(batch.filter(pl.col("format").is_in(ACCESS_FORMATS) & pl.col("status").is_not_null())
-                                     .select("ts", "component", "status", pl.col("duration").cast(pl.Float32))))
-        self._activity.append(detached(batch.filter(pl.col("ts").is_not_null())
-                                       .group_by("component", pl.col("ts").dt.truncate("1s")).len()))
+                rank.alias("_rank"),
+            ))
+            d.per_rule = flagged.group_by("source", "rule").len().rows()
+        d.access = detached(batch.filter(pl.col("format").is_in(ACCESS_FORMATS) & pl.col("status").is_not_null())
+                            .select("ts", "component", "status", pl.col("duration").cast(pl.Float32)))
+        d.activity = detached(batch.filter(pl.col("ts").is_not_null())
+                              .group_by("component", pl.col("ts").dt.truncate("1s")).len())
         sig = signals(batch, self.signal_classifier, batch.get_column(MAYBE) if MAYBE in batch.columns else None)
         if sig.height:
-            self._signals.append(detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT))))
-        if self._unrec_n < MAX_UNRECOGNISED:
-            un = batch.filter(pl.col("class").is_null() & pl.col("level").is_in(["error", "fatal"])).select(
+            d.signals = detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
+        d.unrecognised = detached(
+            batch.filter(pl.col("class").is_null() & pl.col("level").is_in(["error", "fatal"])).select(
                 "ts", "source", "line", "component", pl.col("message").str.split("\n").list.first()
-                .str.slice(0, 400).alias("message"), text.alias("text")).head(MAX_UNRECOGNISED - self._unrec_n)
+                .str.slice(0, 400).alias("message"), text.alias("text")).head(MAX_UNRECOGNISED))
+        d.formats = batch.group_by("component").agg(pl.col("format").unique()).rows()
+        return d
+
+    def take(self, d: Digest) -> None:
+        """Keep a batch's digest (in batch order: the evidence texts are the first ones per rule)."""
+        if d.flagged is not None:
+            seen = pl.concat_str("source", pl.lit("\x00"), "rule").replace_strict(
+                {f"{s}\x00{r}": n for (s, r), n in self._texts.items()}, default=0, return_dtype=pl.Int64)
+            self._flagged.append(d.flagged.with_columns(
+                pl.when(pl.col("_rank") + seen < TEXT_PER_RULE).then(pl.col("text")).alias("text")).drop("_rank"))
+            for src, rule, n in d.per_rule:
+                self._texts[(src, rule)] = self._texts.get((src, rule), 0) + n
+        for kept, frame in ((self._access, d.access), (self._activity, d.activity), (self._signals, d.signals)):
+            if frame is not None and frame.height:
+                kept.append(frame)
+        if d.unrecognised is not None and self._unrec_n < MAX_UNRECOGNISED:
+            un = d.unrecognised.head(MAX_UNRECOGNISED - self._unrec_n)
             self._unrec_n += un.height
-            self._unrec.append(detached(un))
-        for comp, fmts in batch.group_by("component").agg(pl.col("format").unique()).iter_rows():
+            self._unrec.append(un)
+        for comp, fmts in d.formats:
             self._comp_formats.setdefault(comp, set()).update(fmts)
-        return batch.drop(MAYBE, strict=False)
 
     def result(self, layer_of_format: dict[str, str]) -> Collected:
         def cat(frames: list[pl.DataFrame], schema: dict) -> pl.DataFrame:
