@@ -1,0 +1,38 @@
+"""The collector keeps what correlation needs from each classified batch, within fixed bounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from logtriage import pipeline, sources
+from logtriage.classify.engine import Classifier, classify
+from logtriage.classify.loader import load_rules
+from logtriage.correlate import collect
+from tests.conftest import DATA
+from tests.test_correlate import refused
+
+
+def test_evidence_texts_are_the_first_ones_per_rule_across_batches(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(collect, "TEXT_PER_RULE", 5)
+    # the block reader with small blocks: the events arrive in many batches, digested on its threads
+    monkeypatch.setattr(sources, "NATIVE_MIN_BYTES", 0)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 2000)
+    log = tmp_path / "nginx" / "error.log"
+    log.parent.mkdir()
+    log.write_text("".join(refused(i) + "\n" for i in range(100)))
+    rules = load_rules([str(DATA / "rules_correlate")], builtin=False)
+    clf = Classifier(rules, "rule")
+    collector = collect.Collector(Classifier(rules, "signal"))
+    batches = 0
+    for digest in pipeline.read_events([str(log)], run=pipeline.Run(),
+                                       finish=lambda b: collector.digest(classify(b, clf))):
+        collector.take(digest)
+        batches += 1
+    assert batches > 2
+    flagged = collector.result({}).flagged
+    assert flagged.height == 100
+    kept = flagged.filter(pl.col("text").is_not_null())
+    assert kept.get_column("line").to_list() == [1, 2, 3, 4, 5]
+    assert set(flagged.get_column("class")) == {"conn.refused"}
