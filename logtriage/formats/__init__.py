@@ -486,7 +486,8 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                 row = _parse_families(row.with_columns(pl.lit("plain").alias("format")))
             df = _put_rows(df, at, row)
     pre = df
-    missing = [pl.lit(None, dtype=dtype).alias(col) for col, dtype in EVENT_SCHEMA.items() if col not in df.columns]
+    # the columns read before the events are cut out; the other missing ones are added to the events
+    missing = [pl.lit(None, dtype=EVENT_SCHEMA[c]).alias(c) for c in ("ts", "level", "message") if c not in df.columns]
     if missing:
         df = df.with_columns(missing)
     if df.get_column("wrapper").null_count() < df.height:
@@ -514,7 +515,13 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
     skipped = int(df.filter(blank).get_column("_phys").sum()) if blank.any() else 0
     n_orphan = eid.search_sorted(1, side="left")      # rows before this batch's first event ...
     orphans = df.slice(0, n_orphan).filter(~pl.col("_blank"))   # ... continue one already emitted
-    events = df.filter(starts).with_columns(pl.col("_phys").alias("_nlines"))
+    keep = [c for c in df.columns if c in EVENT_SCHEMA or c in ("_phys", "_eid", "container")]
+    # (polars 2.1: the streaming engine filters a wide frame several times faster than the eager one)
+    events = (df.lazy().filter(starts).select(*keep, pl.col("_phys").alias("_nlines"))
+              .collect(engine="streaming"))
+    missing = [pl.lit(None, dtype=dtype).alias(col) for col, dtype in EVENT_SCHEMA.items() if col not in events.columns]
+    if missing:
+        events = events.with_columns(missing)
     body_cont = pl.col("_cont") & ~pl.col("_blank") & (pl.col("_eid") > 0)
     if events.height and bool(df.select(body_cont.any()).item()):
         # only the few events that span several lines are joined (in place: event i has _eid i + 1)
@@ -540,20 +547,27 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                             events], how="diagonal_relaxed")
 
     # a container the wrapper names (compose service, pod container) is more precise than the directory
-    component = pl.lit(state.component) if state.component else pl.col("component")
-    if events.get_column("container").null_count() < events.height:
-        component = pl.coalesce(pl.col("container"), component)
-    default_component = pl.col("format").replace_strict(
-        {p.NAME: p.DEFAULT_COMPONENT for p in PARSERS}, default=None, return_dtype=pl.String)
-    events = events.with_columns(
-        pl.lit(source).alias("source"),
-        pl.coalesce(component, default_component, pl.lit("unknown")).alias("component"),
-    )
+    named = events.get_column("container").null_count() < events.height
+    if state.component and not named:
+        component = pl.lit(state.component, dtype=pl.String)
+    else:
+        component = pl.lit(state.component) if state.component else pl.col("component")
+        if named:
+            component = pl.coalesce(pl.col("container"), component)
+        default_component = pl.col("format").replace_strict(
+            {p.NAME: p.DEFAULT_COMPONENT for p in PARSERS}, default=None, return_dtype=pl.String)
+        component = pl.coalesce(component, default_component, pl.lit("unknown"))
+    events = events.with_columns(pl.lit(source).alias("source"), component.alias("component"))
     plain_lines, all_lines = events.select(
         pl.col("_nlines").filter(pl.col("format") == "plain").sum().alias("plain"),
         pl.col("_nlines").sum().alias("all")).row(0)
-    for name, cnt in events.get_column("format").value_counts().iter_rows():
-        state.counts[name] = state.counts.get(name, 0) + cnt
+    fmt = events.get_column("format")
+    one = fmt[0] if len(fmt) else None
+    if one is not None and fmt.null_count() == 0 and bool((fmt == one).all()):   # one format: no hashing
+        state.counts[one] = state.counts.get(one, 0) + len(fmt)
+    else:
+        for name, cnt in fmt.value_counts().iter_rows():
+            state.counts[name] = state.counts.get(name, 0) + cnt
     return Parsed(
         events.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]),
         lines_parsed=int(all_lines or 0) - int(plain_lines or 0),
