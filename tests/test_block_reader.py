@@ -60,6 +60,11 @@ def test_block_reader_is_used_for_a_large_single_format_file(tmp_path, monkeypat
     lines[303] = "2026-11-21 10:13:01.000 UTC [9] josé@shop LOG:  non-ASCII before the severity"
     # 7 two-byte letters: 7 characters after HINT's position the text reads INFO, another severity
     lines[304] = "2026-11-21 10:13:01.000 UTC [9] ééééééé@shop HINT:  INFO is not this line's severity"
+    # the severity glued to the prefix (no \b before it), a message that is not ASCII, and a ":  "
+    # in the prefix before the severity's
+    lines[305] = "2026-11-21 10:13:01.000 UTC [9] app@shopERROR:  glued to the prefix"
+    lines[306] = "2026-11-21 10:13:01.000 UTC [9] app@shop ERROR:  ошибка: значение не найдено"
+    lines[307] = "2026-11-21 10:13:01.000 UTC [9] app:  x@shop WARNING:  a colon and two spaces in the prefix"
     path = tmp_path / "postgresql.log"
     path.write_text("\n".join(lines) + "\n")
     _same(path, monkeypatch)

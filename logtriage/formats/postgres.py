@@ -65,6 +65,9 @@ def ts_with_zone(stamp: pl.Expr, zone: pl.Expr) -> pl.Expr:
     return ts_local(stamp, offset_minutes(zone, _TZ_MINUTES))
 
 
+# what may stand before the severity in a prefix the fast way reads (others take the general way)
+_BEFORE_SEVERITY = (" ", ":", "]", ")", "\t", ">", "|", ",", "-")
+
 _TS = r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?)(?: ?([A-Z]{1,5}\b|[+-]\d\d(?::?\d\d)?))?"
 _SEV = rf"\b({_SEVERITIES}):\s"
 
@@ -129,27 +132,29 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
             return None
         fits = text.str.slice(width, len(zone) + len(after[0])) == zone + after[0]
         ts = (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
-    # the severity's position (one automaton pass); its first four letters name it (LOG:, ERRO,
-    # DETA ...) and its length, and the message follows its colon: no pattern pass after the first.
-    # DEBUG may be DEBUG1..5 (other lengths): those lines take the general way. str.find gives
-    # bytes and str.slice counts characters: a line with non-ASCII text before the severity
-    # (where the two differ) takes the general way too.
-    head = pl.col("_head")
+    # PostgreSQL writes the severity and ":  " (two spaces): one literal search finds its colon,
+    # and the four characters before the colon name it (" LOG", "RROR", "TAIL" ...) and its length,
+    # so no pattern runs. The character before the word must be one a prefix ends with (the \b of
+    # the general way). str.find gives bytes and str.slice counts characters: a line that is not
+    # all ASCII (where the two may differ) takes the general way.
+    tail = pl.col("_tail")
     at = pl.col("_at")
     has_state = bool(sample.str.contains("sql_error_code = ", literal=True).any())
     return {
         # first: what the columns after share, in order
         "_naive": text.str.head(width).str.to_datetime(f"%Y-%m-%d{seps[0]}%H:%M:%S" + ("%.f" if width > 19 else ""),
                                                        strict=False, time_unit="us", exact=True),
-        "_at": text.str.find(rf"\b(?:{_SEVERITIES}):\s"),
-        "_head": text.str.slice(at, 4),
-        "_word": head.replace_strict(_HEAD_LENGTH, default=None, return_dtype=pl.Int32),
+        "_colon": text.str.find(":  ", literal=True),
+        "_tail": text.str.slice(pl.col("_colon") - 4, 4),
+        "_word": tail.replace_strict(_TAIL_LENGTH, default=None, return_dtype=pl.Int32),
+        "_at": pl.col("_colon") - pl.col("_word"),
         "_duration_at": text.str.find("duration: ", literal=True),
         "_ok": (naive.is_not_null() & fits & pl.col("_word").is_not_null()
-                & (text.str.head(at).str.len_bytes() == at)),
-        "_cont": head.is_in(_CONTINUED_HEADS),
+                & text.str.slice(at - 1, 1).is_in(_BEFORE_SEVERITY)
+                & (text.str.len_bytes() == text.str.len_chars())),
+        "_cont": tail.is_in(_CONTINUED_TAILS),
         "ts": ts.dt.convert_time_zone("UTC").cast(UTC_DATETIME),
-        "level": head.replace_strict(_HEAD_LEVEL, default=None, return_dtype=pl.String),
+        "level": tail.replace_strict(_TAIL_LEVEL, default=None, return_dtype=pl.String),
         # the log_line_prefix is the same on every line: no %e in the first lines, none later
         "sqlstate": (text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1) if has_state
                      else pl.lit(None, dtype=pl.String)),
@@ -160,11 +165,13 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     }
 
 
-# severity -> its first four letters, as fast_parse() reads them (unique for every severity)
-_HEADS = {sev: (sev + ":")[:4] for sev in _SEVERITIES.replace("[1-5]?", "").split("|")}
-_HEAD_LEVEL = {_HEADS[sev]: lvl for sev, lvl in _SEV_LEVEL.items() if sev in _HEADS}
-_CONTINUED_HEADS = [_HEADS[c] for c in _CONTINUED]
-_HEAD_LENGTH = {head: len(sev) for sev, head in _HEADS.items() if sev != "DEBUG"}
+# the four characters before a severity's colon -> its length, level, "continues the event before".
+# LOG has three letters: its key holds the character before it too (the prefix's last).
+_TAILS = {sev: sev[-4:] for sev in _SEVERITIES.replace("DEBUG[1-5]?", "DEBUG|" + "|".join(f"DEBUG{i}" for i in range(1, 6)))
+          .split("|") if sev != "LOG"}
+_TAIL_LENGTH = {**{tail: len(sev) for sev, tail in _TAILS.items()}, **{c + "LOG": 3 for c in _BEFORE_SEVERITY}}
+_TAIL_LEVEL = {**{tail: _SEV_LEVEL[sev] for sev, tail in _TAILS.items()}, **{c + "LOG": "info" for c in _BEFORE_SEVERITY}}
+_CONTINUED_TAILS = [_TAILS[c] for c in _CONTINUED]
 
 
 def continuation(text: pl.Expr) -> pl.Expr:
