@@ -88,3 +88,21 @@ def test_block_reader_unit_separator_gzip_and_oversized_line(tmp_path, monkeypat
         _, totals, _ = _read(tmp_path / name, blocks=True, monkeypatch=monkeypatch, block_bytes=4096)
         assert totals["lines_read"] == len(lines)
         assert totals["lines_truncated"] == 1
+
+
+def test_block_reader_nginx_access_lines_the_fast_path_must_not_misread(tmp_path, monkeypatch):
+    """The status is read by position after the request's closing quote: odd lines read as the general way."""
+    ok = ('127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /a HTTP/1.1" 502 157 "-" "ua" 127.0.0.1:3000 502 '
+          '0.004 0.004')
+    lines = [ok] * 30 + [
+        '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "" 400 0 "-" "-" - - 0.000 -',            # empty request
+        '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /b HTTP/1.1" 5020 157 "-" "ua"',     # not 3 digits
+        '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /c HTTP/1.1" +12 157 "-" "ua"',      # a sign
+        '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /d?q=\\x22 HTTP/1.1" 504 0 "-" "ua"',  # escaped quote
+        '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"',        # TLS on plain port
+    ] + [ok] * 30
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(lines) + "\n")
+    _same(path, monkeypatch)
+    events, _, _ = _read(path, blocks=True, monkeypatch=monkeypatch)
+    assert events.get_column("status").to_list()[30:35] == [400, None, None, 504, 400]

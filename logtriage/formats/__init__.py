@@ -382,6 +382,8 @@ def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: boo
     if len(miss):
         fixed = _prepare(rows[miss].select("raw", "line", "text", "_phys", "wrap_ts", "container",
                                            "wrap_level", "wrapper"), state)
+        # what the plan read on these lines does not hold: only what their own family reads
+        fixed = fixed.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in rows.schema.items() if c not in fixed.columns)
         rows = _put_rows(rows, miss, fixed)
     if carry is not None and carry.height:
         rows = pl.concat([carry, rows], how="diagonal_relaxed")

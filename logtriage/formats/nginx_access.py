@@ -78,8 +78,12 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         "_at": text.str.find(" [", literal=True),
         "_naive": text.str.slice(at, 20).str.to_datetime("%d/%b/%Y:%H:%M:%S", strict=False, time_unit="us",
                                                          exact=True),
-        "_status": text.str.extract(_STATUS, 1).cast(pl.Int16, strict=False),
-        "_ok": naive.is_not_null() & (text.str.slice(at + 20, 8) == f" {zone}] ") & status.is_not_null(),
+        # the status follows the request's closing quote, the line's first '" ' (nginx writes a
+        # quote inside the request as \x22): ' 200 ' read by position, not by pattern
+        "_after": text.str.slice(text.str.find('" ', literal=True) + 1, 5),
+        "_status": pl.col("_after").str.slice(1, 3).cast(pl.Int16, strict=False),
+        "_ok": (naive.is_not_null() & (text.str.slice(at + 20, 8) == f" {zone}] ") & status.is_between(100, 999)
+                & pl.col("_after").str.ends_with(" ")),
         "ts": (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC").cast(UTC_DATETIME),
         "status": status,
         "duration": duration.cast(pl.Float64, strict=False),
