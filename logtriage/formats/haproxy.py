@@ -85,7 +85,13 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
         ),
         "pid": text.str.extract(r"(?:haproxy\[|^\[[A-Z]+\] +(?:\d+/\d+ )?\()(\d+)[\])]", 1),
         "status": text.str.extract(_HTTP_STATUS, 1).cast(pl.Int16, strict=False),
-        "flags": pl.when(~state.str.contains(r"^-+$")).then(state),
+        # The whole state, plus its session part (who ended it, in which phase) as its own token
+        # when the cookie part follows: "SC--" -> "SC--,SC", so a rule's `flags = ["SC"]` holds for
+        # httplog ("SC--", "SCNN") and tcplog ("SC") alike; "--NI" (a normal end) stays as it is.
+        "flags": pl.when(state.str.contains(r"^-+$")).then(None)
+        .when((state.str.len_chars() == 4) & ~state.str.starts_with("--"))
+        .then(pl.concat_str([state, pl.lit(","), state.str.slice(0, 2)]))
+        .otherwise(state),
         "duration": seconds(text.str.extract(_TIMERS, 1), "ms"),
         "upstream": pl.coalesce(server, status_line.str.extract(r"(\S+)$", 1)),
         "message": body,
