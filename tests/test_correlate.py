@@ -124,3 +124,78 @@ def test_two_separate_bursts_are_two_incidents(tmp_path):
     assert len(doc["incidents"]) == 2
     starts = sorted(i["start"] for i in doc["incidents"])
     assert starts[0].startswith("2026-11-21T10:01:40") and starts[1].startswith("2026-11-21T10:07:30")
+
+
+# ---------------------------------------------------------------- with the shipped rule pack
+# Lines copied from fault-lab runs (lab/run_scenario.py), times and ports rewritten.
+
+def run_shipped(root: Path, files: dict[str, list[str]]) -> dict:
+    return analyze([write(root, files)])
+
+
+def order(doc: dict) -> list[tuple[str, str]]:
+    [inc] = doc["incidents"]
+    return [(c["id"], c["component"]) for c in inc["causes"]]
+
+
+def nginx_error(t: float, text: str, conn: int = 1) -> str:
+    return f"{at(t):%Y/%m/%d %H:%M:%S} [error] 7#7: *{conn} {text}"
+
+
+def access_at(t: float, status: int, path: str = "/api/items/7", upstream: str = "127.0.0.1:3000",
+              seconds: float = 0.004) -> str:
+    return (f'127.0.0.1 - - [{at(t):%d/%b/%Y:%H:%M:%S} +0000] "GET {path} HTTP/1.1" {status} 157 "-" '
+            f'"Mozilla/5.0" {upstream} {status if upstream != "-" else "-"} {seconds:.3f} '
+            f'{f"{seconds:.3f}" if upstream != "-" else "-"}')
+
+
+def test_lock_timeout_in_the_database_is_timeout_query_not_slow_query(tmp_path):
+    # lock_timeout=2s: each blocked SELECT is logged as still waiting after 1 s, then cancelled
+    pg_lines, app_lines, ng = [], [], []
+    for i in range(14):
+        t = 60 + i * 1.2
+        pg_lines += [pg(t, f"LOG:  process {100 + i} still waiting for AccessShareLock on relation 16386 of "
+                           f"database 16385 after 1000.085 ms at character 29"),
+                     pg(t + 1, "ERROR:  canceling statement due to lock timeout at character 29"),
+                     pg(t + 1, "STATEMENT:  SELECT id, name, price FROM items WHERE id = 115")]
+        app_lines.append(app(t + 1, "request failed: OperationalError: (psycopg2.errors.LockNotAvailable) "
+                                    "canceling statement due to lock timeout", "ERROR"))
+        ng.append(access_at(t + 1, 500, seconds=2.02))
+    doc = run_shipped(tmp_path, {"nginx/access.log": healthy_traffic(60) + ng + [access(80 + i, 200) for i in range(20)],
+                                 "app/app.log": app_lines, "postgres/postgresql.log": pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("timeout.query", "postgres")
+    assert ids.index(("db.slow_query", "postgres")) > 0
+
+
+def test_upstream_timeouts_blame_the_service_listening_there(tmp_path):
+    # the app holds a lock in its own code: nginx waits 5 s and answers 504; no database error anywhere
+    timeouts = [nginx_error(60 + i, 'upstream timed out (110: Connection timed out) while reading response header '
+                                    'from upstream, client: 127.0.0.1, server: shop.lab.local, request: "GET '
+                                    '/api/items/185 HTTP/1.1", upstream: "http://127.0.0.1:3000/api/items/185", '
+                                    'host: "shop.lab.local"', i) for i in range(16)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i, 504, seconds=5.006) for i in range(16)],
+        "nginx/error.log": timeouts,
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")],
+    })
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("timeout.upstream", "app")
+    assert "nginx" in top["logged_by"] and "127.0.0.1:3000" in top["explanation"]
+
+
+def test_rate_limited_503s_are_explained_by_the_limiter(tmp_path):
+    limited = [nginx_error(60 + i * 0.1, f'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
+                                         f'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
+                                         f'host: "shop.lab.local"', i) for i in range(200)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 503, upstream="-", seconds=0)
+                                                   for i in range(200)],
+        "nginx/error.log": limited,
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+    })
+    ids = order(doc)
+    assert ids[0] == ("ratelimit", "nginx")
+    top = doc["incidents"][0]["causes"][0]
+    assert {"class": "http.5xx", "component": "nginx", "count": 200} in top["explains"]
