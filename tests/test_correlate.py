@@ -199,3 +199,23 @@ def test_rate_limited_503s_are_explained_by_the_limiter(tmp_path):
     assert ids[0] == ("ratelimit", "nginx")
     top = doc["incidents"][0]["causes"][0]
     assert {"class": "http.5xx", "component": "nginx", "count": 200} in top["explains"]
+
+
+def test_an_oom_kill_outranks_the_process_exit_it_caused(tmp_path):
+    # a memory cgroup's OOM kill under a systemd-like supervisor, three times; nginx sees resets and refusals
+    sup, errors, ng = [], [], []
+    for k, t in enumerate((60.0, 67.0, 74.0), 1):
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        sup += [f"{stamp} supervisor[21666]: shop-api.service: A process of this unit has been killed by the OOM killer.",
+                f"{stamp} supervisor[21666]: shop-api.service: Main process exited, code=killed, status=9/KILL",
+                f"{stamp} supervisor[21666]: shop-api.service: Failed with result 'oom-kill'.",
+                f"{stamp} supervisor[21666]: shop-api.service: Scheduled restart job, restart counter is at {k}."]
+        for j in range(10):
+            errors.append(refused(t + j * 0.1))
+            ng.append(access(t + j * 0.1, 502))
+    doc = run_shipped(tmp_path, {"nginx/access.log": healthy_traffic(60) + ng, "nginx/error.log": errors,
+                                 "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+                                 "app/supervisor.log": sup})
+    ids = order(doc)
+    assert ids[0] == ("proc.oom", "app")
+    assert ids.index(("proc.crash", "app")) > 0

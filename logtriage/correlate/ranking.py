@@ -25,6 +25,7 @@ import polars as pl
 from logtriage.classify.loader import Rule, builtin_rules_dir
 
 WEIGHTS = {"explains": 0.30, "depth": 0.20, "onset": 0.20, "specificity": 0.15, "volume": 0.15}
+EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate explains (links.toml)
 LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
 DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
               "timeout.query")
@@ -189,6 +190,12 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
         c.score = sum(WEIGHTS[k] * v for k, v in c.scores.items())
         if c.steady:
             c.score *= 0.5
+    # a candidate another live one explains, and that did not start first, is that one's symptom:
+    # a supervisor's "killed, status=9/KILL" (proc.crash) beside the OOM kill that caused it
+    for c in cands:
+        if any(o is not c and o.id != c.id and c.id in links.get(o.id, ())
+               and o.onset <= c.onset + dt.timedelta(seconds=tolerance) for o in live):
+            c.score *= EXPLAINED_FACTOR
     return sorted(cands, key=lambda c: (-c.score, c.onset))
 
 
