@@ -60,6 +60,8 @@ class Spec:
     app_as_mb: int = 0                   # RLIMIT_AS for the app (MemoryError)
     app_nofile: int = 0                  # RLIMIT_NOFILE for the app
     limit_req: bool = False
+    limit_req_status: int = 0            # 0: nginx's default (503)
+    redis_maxmemory: str = ""            # e.g. "4mb" with maxmemory-policy noeviction
     pg_tmpfs_mb: int = 0
     users: int = 2
     harmless: str | None = None          # method name on Lab, run early in the healthy period
@@ -115,6 +117,18 @@ SPECS = {s.name: s for s in [
          "'limiting requests, excess: ... by zone \"api\"' and answers 503, also to the ordinary users behind the same "
          "address. The app and databases are healthy.", ["ratelimit", "http.5xx"], fault="fault_scraper",
          limit_req=True),
+    Spec("nginx_ratelimit_429", "ratelimit", "nginx",
+         "As nginx_ratelimit, but nginx answers the rejected requests with limit_req_status 429 (no 5xx from the "
+         "limiter).", ["ratelimit"], fault="fault_scraper", limit_req=True, limit_req_status=429),
+    Spec("redis_killed", "service.down", "redis",
+         "redis-server was killed with SIGKILL (no shutdown lines in its log) and not restarted; the app's Redis "
+         "calls fail with ConnectionError (Error 111 ... Connection refused) -> 500 on /api/items/<id> and orders.",
+         ["conn.refused", "http.5xx"], fault="fault_redis_kill"),
+    Spec("redis_maxmemory", "proc.oom", "redis",
+         "Redis runs with maxmemory 8mb and maxmemory-policy noeviction. From the fault time a batch job stores large "
+         "session blobs until Redis is full; every write the app makes (INCR, SET of the item cache) is then refused: "
+         "'OOM command not allowed when used memory > 'maxmemory'.' (redis ResponseError) -> 500s. Redis logs "
+         "nothing at notice level.", ["http.5xx"], fault="fault_redis_fill", redis_maxmemory="8mb"),
     Spec("db_disk_full", "resource.disk_full", "postgres",
          "PostgreSQL's data directory is on a small tmpfs. From the fault time a bulk audit import writes large rows "
          "until the file system is full: postgres logs 'could not extend file ... No space left on device' (and may "
@@ -128,6 +142,11 @@ SPECS = {s.name: s for s in [
          "PostgreSQL was restarted (pg_ctl restart -m fast) late in the run, after a longer healthy period, with 3 "
          "users; the app's pooled connections die (OperationalError) until the pool reconnects.",
          ["conn.reset", "conn.refused", "http.5xx"], fault="fault_pg_restart", healthy_s=45, after_s=30, users=3),
+    Spec("app_sigkill", "proc.oom", "app",
+         "shop-api is killed with SIGKILL three times, 8 s apart, the way the kernel OOM killer kills it when nothing "
+         "reads the cgroup's OOM events: the supervisor only records 'Main process exited, code=killed, "
+         "status=9/KILL' and restarts it after 1 s. In-flight requests are cut off; 502s.",
+         ["conn.reset_before_headers", "conn.refused", "http.5xx"], fault="fault_sigkill", supervised=True),
     Spec("app_segfault", "proc.crash", "app",
          "shop-api dies with SIGSEGV (faulthandler dump on stderr) three times, 8 s apart; the supervisor restarts it "
          "after 1 s each time (code=dumped, status=11/SEGV). In-flight requests are cut off; 502s.",
@@ -216,7 +235,9 @@ class Lab:
         self.procs["redis"] = subprocess.Popen(
             [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--logfile", str(self.redis_log),
              "--loglevel", "notice", "--save", "", "--appendonly", "no", "--dir", str(self.base),
-             "--daemonize", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--daemonize", "no",
+             *(["--maxmemory", self.spec.redis_maxmemory, "--maxmemory-policy", "noeviction"]
+               if self.spec.redis_maxmemory else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
         self.event(f"redis up on 127.0.0.1:{self.redis_port} (maxclients=10000)")
 
@@ -227,6 +248,8 @@ class Lab:
         (n / "www" / "static" / "app.js").write_text("console.log('shop');\n" * 40)
         limit_zone = "limit_req_zone $binary_remote_addr zone=api:1m rate=10r/s;" if self.spec.limit_req else ""
         limit = "limit_req zone=api burst=5 nodelay;" if self.spec.limit_req else ""
+        if self.spec.limit_req_status:
+            limit += f" limit_req_status {self.spec.limit_req_status};"
         self.nginx_logs = self.base / "logs"
         (n / "nginx.conf").write_text(f"""
 worker_processes 1;
@@ -405,6 +428,22 @@ http {{
         self.event(f"FAULT: redis (pid {self.procs['redis'].pid}) stopped with SIGTERM and not restarted")
         self.procs["redis"].send_signal(signal.SIGTERM)
 
+    def fault_redis_kill(self) -> None:
+        self.event(f"FAULT: redis (pid {self.procs['redis'].pid}) killed with SIGKILL and not restarted")
+        self.procs["redis"].kill()
+
+    def fault_redis_fill(self) -> None:
+        import redis
+        self.event("FAULT: a batch job stores 256 KB session blobs in redis until it is full (maxmemory, noeviction)")
+        r = redis.Redis(port=self.redis_port)
+        blob = os.urandom(256 * 1024)
+        for i in range(200):
+            try:
+                r.set(f"batch:session:{i}", blob)
+            except redis.ResponseError as e:
+                self.event(f"batch job stopped after {i} blobs: {e}")
+                break
+
     def fault_report_leak(self) -> None:
         self.event("FAULT: a client starts requesting /api/report (each report, 4 MB, stays referenced: a leak)")
         self.stream("report-client", 2, lambda: ("GET", "/api/report?kb=4096"), (0.2, 0.4))
@@ -480,14 +519,20 @@ http {{
         self.event("postgres back up")
 
     def fault_segv(self) -> None:
+        self.signal_app(signal.SIGSEGV)
+
+    def fault_sigkill(self) -> None:
+        self.signal_app(signal.SIGKILL)
+
+    def signal_app(self, sig: signal.Signals) -> None:
         def run():
             for i in range(3):
                 p = self.app_proc
                 if p and p.poll() is None:
-                    self.event(f"SIGSEGV to app pid {p.pid}")
-                    p.send_signal(signal.SIGSEGV)
+                    self.event(f"{sig.name} to app pid {p.pid}")
+                    p.send_signal(sig)
                 time.sleep(8)
-        self.event("FAULT: the app dies with SIGSEGV, 3 times 8 s apart (supervisor restarts it)")
+        self.event(f"FAULT: the app dies with {sig.name}, 3 times 8 s apart (supervisor restarts it)")
         threading.Thread(target=run, daemon=True).start()
 
     def harmless_noise(self) -> None:

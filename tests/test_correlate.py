@@ -218,4 +218,27 @@ def test_an_oom_kill_outranks_the_process_exit_it_caused(tmp_path):
                                  "app/supervisor.log": sup})
     ids = order(doc)
     assert ids[0] == ("proc.oom", "app")
-    assert ids.index(("proc.crash", "app")) > 0
+    top = doc["incidents"][0]["causes"][0]
+    assert {e["class"] for e in top["explains"]} >= {"conn.refused", "http.5xx"}
+
+
+def test_an_unrequested_sigkill_of_the_service_ranks_as_oom(tmp_path):
+    # the supervisor does not read OOM events: it only sees status=9/KILL; compare a SIGSEGV run below
+    def supervised(status: str, result: str) -> dict:
+        sup, errors, ng = [], [], []
+        for k, t in enumerate((60.0, 68.0, 76.0), 1):
+            stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            sup += [f"{stamp} supervisor[21666]: shop-api.service: Main process exited, {status}",
+                    f"{stamp} supervisor[21666]: shop-api.service: Failed with result '{result}'.",
+                    f"{stamp} supervisor[21666]: shop-api.service: Scheduled restart job, restart counter is at {k}."]
+            for j in range(8):
+                errors.append(refused(t + j * 0.1))
+                ng.append(access(t + j * 0.1, 502))
+        return {"nginx/access.log": healthy_traffic(60) + ng, "nginx/error.log": errors,
+                "app/app.log": [app(0, "listening on http://127.0.0.1:3000")], "app/supervisor.log": sup}
+
+    ids = order(run_shipped(tmp_path / "kill", supervised("code=killed, status=9/KILL", "signal")))
+    assert ids[0] == ("proc.oom", "app")
+    assert ids.index(("proc.crash", "app")) > 0      # "Failed with result 'signal'": the kill's effect
+    assert order(run_shipped(tmp_path / "segv", supervised("code=dumped, status=11/SEGV", "core-dump")))[0] == \
+        ("proc.crash", "app")
