@@ -242,3 +242,35 @@ def test_an_unrequested_sigkill_of_the_service_ranks_as_oom(tmp_path):
     assert ids.index(("proc.crash", "app")) > 0      # "Failed with result 'signal'": the kill's effect
     assert order(run_shipped(tmp_path / "segv", supervised("code=dumped, status=11/SEGV", "core-dump")))[0] == \
         ("proc.crash", "app")
+
+
+def test_a_redis_reply_in_the_apps_error_blames_redis(tmp_path):
+    # Redis at maxmemory with noeviction refuses the app's writes; only the app logs it
+    def failed(t: float) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
+                f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ResponseError: OOM command not '
+                f'allowed when used memory > \'maxmemory\'."}}')
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i, 500) for i in range(20)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [failed(60 + i) for i in range(20)],
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"],
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")],
+    })
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("proc.oom", "redis")
+    assert top["logged_by"] == ["app"]
+
+
+def test_rate_limiting_with_429_is_still_an_incident(tmp_path):
+    limited = [nginx_error(60 + i * 0.1, f'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
+                                         f'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
+                                         f'host: "shop.lab.local"', i) for i in range(200)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 429, upstream="-", seconds=0)
+                                                   for i in range(200)],
+        "nginx/error.log": limited,
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+    })
+    assert order(doc)[0] == ("ratelimit", "nginx")

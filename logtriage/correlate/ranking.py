@@ -110,13 +110,37 @@ def root(cls: str) -> str:
 
 
 def blame_expr(db_component: str | None, layers: dict[str, str]) -> pl.Expr:
-    """The component a finding blames: database classes logged elsewhere blame the database."""
+    """The component a finding blames: database classes logged elsewhere blame the database.
+
+    A server's own reply copied into a client's error (rule family = the server's log format, e.g.
+    redis.oom_command_not_allowed: "OOM command not allowed when used memory > 'maxmemory'") with a
+    class that describes the server's state blames that server's component, when the run has exactly
+    one component of that server's layer (the database classes' rule above included).
+    """
     comp = pl.col("component")
-    if db_component is None:
-        return comp
-    is_db_class = pl.col("class").str.split("/").list.first().is_in(list(DB_CLASSES))
-    not_db = ~comp.replace_strict(layers, default="app", return_dtype=pl.String).is_in(["db"])
-    return pl.when(is_db_class & not_db).then(pl.lit(db_component)).otherwise(comp)
+    root_cls = pl.col("class").str.split("/").list.first()
+    layer_of = comp.replace_strict(layers, default="app", return_dtype=pl.String)
+    out = comp
+    if db_component is not None:
+        out = pl.when(root_cls.is_in(list(DB_CLASSES)) & ~layer_of.is_in(["db"])).then(pl.lit(db_component)).otherwise(out)
+    for family, layer in _server_families().items():
+        owners = [c for c, lay in layers.items() if lay == layer]
+        if len(owners) != 1:
+            continue
+        reply = (pl.col("rule").str.starts_with(family + ".") & root_cls.is_in(list(SERVER_STATE_CLASSES))
+                 & (layer_of != layer))
+        out = pl.when(reply).then(pl.lit(owners[0])).otherwise(out)
+    return out
+
+
+# classes that describe a server's own state (it is out of memory, full, refusing clients, restarting)
+SERVER_STATE_CLASSES = ("proc.oom", "db.too_many_connections", "db.connection_terminated", "resource.disk_full")
+
+
+def _server_families() -> dict[str, str]:
+    """Rule family -> layer, for families named after a server's log format (redis -> cache ...)."""
+    from logtriage import formats
+    return {p.NAME: p.LAYER for p in formats.PARSERS if p.LAYER in ("cache", "db")}
 
 
 def evidence_rows(rows: pl.DataFrame, limit: int = 5) -> list[dict]:
