@@ -147,6 +147,18 @@ SPECS = {s.name: s for s in [
          "reads the cgroup's OOM events: the supervisor only records 'Main process exited, code=killed, "
          "status=9/KILL' and restarts it after 1 s. In-flight requests are cut off; 502s.",
          ["conn.reset_before_headers", "conn.refused", "http.5xx"], fault="fault_sigkill", supervised=True),
+    Spec("pool_leak", "pool.exhausted", "app",
+         "A code path of shop-api (/api/report?detail=1) checks out a pooled connection and never returns it. From the "
+         "fault time a client calls it every few seconds; the pool (size 5, overflow 5, timeout 3 s) drains and other "
+         "requests fail with 'QueuePool limit of size 5 overflow 5 reached, connection timed out' (503). Postgres is "
+         "healthy (the leaked sessions sit idle).", ["http.5xx"], fault="fault_pool_leak",
+         app={"leak_conns": True, "pool_timeout": 3}),
+    Spec("pg_backend_killed", "proc.crash", "postgres",
+         "A postgres backend serving the app is killed with SIGKILL three times, 8 s apart: the postmaster logs "
+         "'server process (PID n) was terminated by signal 9: Killed', terminates every other session and runs crash "
+         "recovery; the app's sessions break (server closed the connection unexpectedly / the database system is in "
+         "recovery mode) and requests fail with 500 until it reconnects.", ["db.connection_terminated", "conn.reset",
+                                                                           "http.5xx"], fault="fault_kill_backend"),
     Spec("app_segfault", "proc.crash", "app",
          "shop-api dies with SIGSEGV (faulthandler dump on stderr) three times, 8 s apart; the supervisor restarts it "
          "after 1 s each time (code=dumped, status=11/SEGV). In-flight requests are cut off; 502s.",
@@ -517,6 +529,41 @@ http {{
         self.event("FAULT: pg_ctl restart -m fast")
         self.pg_ctl("-m", "fast", "-w", "restart")
         self.event("postgres back up")
+
+    def fault_pool_leak(self) -> None:
+        self.event("FAULT: a client calls /api/report?detail=1, which leaks a pooled connection per call")
+        self.stream("report-detail", 1, lambda: ("GET", "/api/report?detail=1"), (1.5, 2.5))
+
+    def fault_kill_backend(self) -> None:
+        def run():
+            c = self.pg_admin()
+            c.autocommit = True
+            for _ in range(3):
+                try:
+                    cur = c.cursor()
+                    cur.execute("SELECT pid FROM pg_stat_activity WHERE usename = 'app' ORDER BY backend_start LIMIT 1")
+                    row = cur.fetchone()
+                except psycopg2.Error:
+                    c = self.pg_admin()
+                    c.autocommit = True
+                    continue
+                if row:
+                    self.event(f"SIGKILL to postgres backend pid {row[0]}")
+                    os.kill(row[0], signal.SIGKILL)
+                time.sleep(8)
+                try:
+                    c.close()
+                except psycopg2.Error:
+                    pass
+                for _ in range(20):
+                    try:
+                        c = self.pg_admin()
+                        c.autocommit = True
+                        break
+                    except psycopg2.Error:
+                        time.sleep(0.5)
+        self.event("FAULT: a postgres backend of the app is killed with SIGKILL, 3 times 8 s apart")
+        threading.Thread(target=run, daemon=True).start()
 
     def fault_segv(self) -> None:
         self.signal_app(signal.SIGSEGV)

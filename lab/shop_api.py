@@ -73,6 +73,7 @@ class App:
         self.price_lock = threading.Lock()
         self.reports: list[bytes] = []       # the leak: every report ever built stays referenced
         self.export_files: list = []         # the fd leak: export spool files never closed
+        self.leaked: list = []               # the connection leak: checked out, never returned
 
     def cache(self, op: str, *args, **kw):
         attempts = 3
@@ -132,6 +133,11 @@ class App:
         return 201, {"order": oid}
 
     def report(self, q: dict):
+        if self.a.leak_conns and q.get("detail"):
+            c = self.engine.connect()          # bug: the detail path never closes its connection
+            c.execute(text("SELECT count(*) FROM orders"))
+            self.leaked.append(c)
+            return 200, {"detail": True}
         size = int((q.get("kb") or ["64"])[0]) * 1024
         with self.engine.connect() as c:
             n = c.execute(text("SELECT count(*) FROM orders")).scalar()
@@ -244,6 +250,7 @@ def main() -> None:
     ap.add_argument("--statement-timeout-ms", type=int, default=0)
     ap.add_argument("--lock-timeout-ms", type=int, default=0)
     ap.add_argument("--leak-fds", action="store_true")
+    ap.add_argument("--leak-conns", action="store_true")
     a = ap.parse_args()
     log("INFO", f"starting shop-api version {VERSION}", pid=os.getpid(), db=f"{a.db_host}:{a.db_port}/appdb",
         redis=f"{a.redis_host}:{a.redis_port}", db_pool_size=a.pool_size, db_max_overflow=a.max_overflow,
