@@ -13,6 +13,7 @@ with SQLAlchemy 1.4, psycopg2 and redis-py for the app and this script (see lab/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import http.client
 import json
@@ -447,14 +448,23 @@ http {{
     def fault_redis_fill(self) -> None:
         import redis
         self.event("FAULT: a batch job stores 256 KB session blobs in redis until it is full (maxmemory, noeviction)")
-        r = redis.Redis(port=self.redis_port)
-        blob = os.urandom(256 * 1024)
-        for i in range(200):
-            try:
-                r.set(f"batch:session:{i}", blob)
-            except redis.ResponseError as e:
-                self.event(f"batch job stopped after {i} blobs: {e}")
-                break
+        def run():
+            r = redis.Redis(port=self.redis_port)
+            blob = os.urandom(256 * 1024)
+            refused = 0
+            t_end = time.time() + 35
+            i = 0
+            while time.time() < t_end:       # the job retries its writes, so Redis stays full
+                try:
+                    r.set(f"batch:session:{i}", blob)
+                    i += 1
+                except redis.ResponseError as e:
+                    if not refused:
+                        self.event(f"batch job refused after {i} blobs: {e}")
+                    refused += 1
+                    time.sleep(0.2)
+            self.event(f"batch job gave up ({refused} refused writes)")
+        threading.Thread(target=run, daemon=True).start()
 
     def fault_report_leak(self) -> None:
         self.event("FAULT: a client starts requesting /api/report (each report, 4 MB, stays referenced: a leak)")
@@ -697,6 +707,10 @@ def main() -> int:
     ap.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
     ap.add_argument("--out", default="/tmp/lab_scenarios", help="directory to write scenario dirs to")
     ap.add_argument("--port", type=int, default=29000, help="first port (each scenario uses port..port+10)")
+    ap.add_argument("--healthy", type=float, help="seconds of normal traffic before the fault (default: the spec's)")
+    ap.add_argument("--after", type=float, help="seconds after the fault (default: the spec's)")
+    ap.add_argument("--users", type=int, help="concurrent ordinary users (default: the spec's, 2)")
+    ap.add_argument("--suffix", default="", help="appended to the scenario directory's name, for a second run")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
     if a.list:
@@ -711,6 +725,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(names):
         spec = SPECS[name]
+        changes = {k: v for k, v in (("healthy_s", a.healthy), ("after_s", a.after), ("users", a.users)) if v}
+        if changes or a.suffix:
+            spec = dataclasses.replace(spec, name=spec.name + a.suffix, **changes)
         print(f"== {name}", flush=True)
         Lab(spec, out, a.port + 20 * i).run()
     return 0
