@@ -274,3 +274,44 @@ def test_rate_limiting_with_429_is_still_an_incident(tmp_path):
         "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
     })
     assert order(doc)[0] == ("ratelimit", "nginx")
+
+
+def test_a_killed_postgres_backend_outranks_the_crash_recovery_it_forced(tmp_path):
+    pg_lines, app_lines, ng = [], [], []
+    for k, t in enumerate((60.0, 68.0, 76.0)):
+        pg_lines += [f"{at(t):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC [22087] LOG:  server process (PID {500 + k}) was "
+                     "terminated by signal 9: Killed",
+                     f"{at(t):%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC [22087] LOG:  terminating any other active server "
+                     "processes"]
+        pg_lines += [pg(t + 0.2 + j * 0.1, "FATAL:  the database system is in recovery mode") for j in range(6)]
+        pg_lines.append(f"{at(t + 1):%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC [22087] LOG:  all server processes "
+                        "terminated; reinitializing")
+        app_lines += [app(t + 0.3 + j * 0.1, "request failed: OperationalError: (psycopg2.OperationalError) "
+                                             "FATAL:  the database system is in recovery mode", "ERROR")
+                      for j in range(5)]
+        ng += [access(t + 0.3 + j * 0.1, 500) for j in range(5)]
+    doc = run_shipped(tmp_path, {"nginx/access.log": healthy_traffic(60) + ng,
+                                 "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + app_lines,
+                                 "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app")] + pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("proc.crash", "postgres")
+    assert ids.index(("db.connection_terminated", "postgres")) > 0
+
+
+def test_an_app_crash_does_not_explain_the_databases_own_restart(tmp_path):
+    # postgres restarts at 60 s; the app exits on the lost connection (status 1) and is restarted
+    pg_lines = [pg(60 + j * 0.05, "FATAL:  terminating connection due to administrator command") for j in range(8)]
+    pg_lines += [pg(60.6 + j * 0.1, "FATAL:  the database system is shutting down") for j in range(6)]
+    stamp = at(60.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    sup = [f"{stamp} supervisor[9294]: shop-api.service: Main process exited, code=exited, status=1",
+           f"{stamp} supervisor[9294]: shop-api.service: Failed with result 'exit-code'."]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60.1 + j * 0.1, 502) for j in range(12)],
+        "nginx/error.log": [refused(60.4 + j * 0.1) for j in range(8)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+        "app/supervisor.log": sup,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app")] + pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("db.connection_terminated", "postgres")
+    crash = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "proc.crash")
+    assert "db.connection_terminated" not in {e["class"] for e in crash["explains"]}

@@ -184,6 +184,17 @@ def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.da
     return out
 
 
+def explains(cause: Candidate, effect: Candidate, links: dict[str, set[str]]) -> bool:
+    """Whether cause accounts for effect through links.toml.
+
+    A server's own state (out of memory, full, refusing or ending sessions) is only explained by a
+    cause on that same component: an app's crash does not end PostgreSQL's sessions.
+    """
+    if effect.id not in links.get(cause.id, ()):
+        return False
+    return effect.id not in SERVER_STATE_CLASSES or effect.component == cause.component
+
+
 def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.datetime,
           window_end: dt.datetime) -> list[Candidate]:
     """Score every candidate and return them best first."""
@@ -197,7 +208,7 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
         effects = links.get(c.id, set())
         others = [o for o in live if o is not c and o.id != c.id]
         total = sum(o.count for o in others)
-        explained = [o for o in others if o.id in effects]
+        explained = [o for o in others if explains(c, o, links)]
         c.explains = [{"class": o.id, "component": o.component, "count": o.count}
                       for o in sorted(explained, key=lambda o: -o.count)]
         expl = (sum(o.count for o in explained) / total) if total else 0.3
@@ -217,7 +228,7 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     # a candidate another live one explains, and that did not start first, is that one's symptom:
     # a supervisor's "killed, status=9/KILL" (proc.crash) beside the OOM kill that caused it
     for c in cands:
-        if any(o is not c and o.id != c.id and c.id in links.get(o.id, ())
+        if any(o is not c and o.id != c.id and explains(o, c, links)
                and o.onset <= c.onset + dt.timedelta(seconds=tolerance) for o in live):
             c.score *= EXPLAINED_FACTOR
     return sorted(cands, key=lambda c: (-c.score, c.onset))
