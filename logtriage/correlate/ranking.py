@@ -26,6 +26,10 @@ from logtriage.classify.loader import Rule, builtin_rules_dir
 
 WEIGHTS = {"explains": 0.30, "depth": 0.20, "onset": 0.20, "specificity": 0.15, "volume": 0.15}
 EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate explains (links.toml)
+# TAXONOMY.md defines db.slow_query as waits "where no timeout fired in the database itself": when
+# the same database cancelled statements on a timeout, its lock-wait and duration lines are the
+# waits that timed out, and the incident is timeout.query
+SUBSUMED_BY = {"db.slow_query": "timeout.query"}
 LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
 DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
               "timeout.query")
@@ -230,6 +234,8 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     for c in cands:
         if any(o is not c and o.id != c.id and explains(o, c, links)
                and o.onset <= c.onset + dt.timedelta(seconds=tolerance) for o in live):
+            c.score *= EXPLAINED_FACTOR
+        elif any(o.id == SUBSUMED_BY.get(c.id) and o.component == c.component for o in live):
             c.score *= EXPLAINED_FACTOR
     return sorted(cands, key=lambda c: (-c.score, c.onset))
 
