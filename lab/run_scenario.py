@@ -63,6 +63,7 @@ class Spec:
     limit_req: bool = False
     limit_req_status: int = 0            # 0: nginx's default (503)
     redis_maxmemory: str = ""            # e.g. "4mb" with maxmemory-policy noeviction
+    worker_connections: int = 512
     pg_tmpfs_mb: int = 0
     users: int = 2
     harmless: str | None = None          # method name on Lab, run early in the healthy period
@@ -126,8 +127,8 @@ SPECS = {s.name: s for s in [
          "calls fail with ConnectionError (Error 111 ... Connection refused) -> 500 on /api/items/<id> and orders.",
          ["conn.refused", "http.5xx"], fault="fault_redis_kill"),
     Spec("redis_maxmemory", "proc.oom", "redis",
-         "Redis runs with maxmemory 8mb and maxmemory-policy noeviction. From the fault time a batch job stores large "
-         "session blobs until Redis is full; every write the app makes (INCR, SET of the item cache) is then refused: "
+         "Redis runs with maxmemory 8mb and maxmemory-policy noeviction. From the fault time a batch job stores "
+         "session blobs until Redis is full, and keeps retrying; every write the app makes (INCR, SET of the item cache) is then refused: "
          "'OOM command not allowed when used memory > 'maxmemory'.' (redis ResponseError) -> 500s. Redis logs "
          "nothing at notice level.", ["http.5xx"], fault="fault_redis_fill", redis_maxmemory="8mb"),
     Spec("db_disk_full", "resource.disk_full", "postgres",
@@ -160,6 +161,17 @@ SPECS = {s.name: s for s in [
          "recovery; the app's sessions break (server closed the connection unexpectedly / the database system is in "
          "recovery mode) and requests fail with 500 until it reconnects.", ["db.connection_terminated", "conn.reset",
                                                                            "http.5xx"], fault="fault_kill_backend"),
+    Spec("app_db_port_mismatch", "config.port_mismatch", "app config",
+         "shop-api is redeployed (supervisor stop/start) with a wrong database port (postgres listens on +2, the new "
+         "config says +7). The new process fails its start-up database check (psycopg2 OperationalError: connection "
+         "to server at 127.0.0.1, port N failed: Connection refused, uncaught traceback on stderr) and exits 1; the "
+         "supervisor restarts it every second; nginx gets connection refused (502).",
+         ["conn.refused", "proc.crash", "http.5xx"], fault="fault_bad_db_port", supervised=True),
+    Spec("nginx_worker_connections", "resource.fd_exhausted", "nginx",
+         "nginx runs with worker_connections 24 (one worker). From the fault time 8 clients call the slow /api/export "
+         "(1.2 s each) besides the users: each proxied request holds two connections, so nginx runs out: "
+         "'24 worker_connections are not enough' ([alert]) and requests fail. The app and databases are healthy.",
+         ["resource.fd_exhausted"], fault="fault_export_surge", worker_connections=24),
     Spec("app_segfault", "proc.crash", "app",
          "shop-api dies with SIGSEGV (faulthandler dump on stderr) three times, 8 s apart; the supervisor restarts it "
          "after 1 s each time (code=dumped, status=11/SEGV). In-flight requests are cut off; 502s.",
@@ -185,6 +197,8 @@ class Lab:
         self.fault_at: str | None = None
         self.cgroup: Path | None = None
         self.restarts = 0
+        self.redeploying = False
+        self.db_port_override: int | None = None
 
     # ------------------------------------------------------------------ plumbing
     def event(self, what: str) -> None:
@@ -268,7 +282,7 @@ class Lab:
 worker_processes 1;
 error_log {self.nginx_logs}/nginx-error.log warn;
 pid {n}/nginx.pid;
-events {{ worker_connections 512; }}
+events {{ worker_connections {self.spec.worker_connections}; }}
 http {{
     log_format lab '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
                    '"$http_referer" "$http_user_agent" $upstream_addr $upstream_status $request_time $upstream_response_time';
@@ -297,7 +311,7 @@ http {{
     # ------------------------------------------------------------------ the app and its supervisor
     def app_argv(self) -> list[str]:
         argv = [sys.executable, "-X", "faulthandler", str(HERE / "shop_api.py"), "--port", str(self.app_port),
-                "--db-port", str(self.pg_port), "--redis-port", str(self.redis_port)]
+                "--db-port", str(self.db_port_override or self.pg_port), "--redis-port", str(self.redis_port)]
         for k, v in self.spec.app.items():
             flag = "--" + k.replace("_", "-")
             argv += [flag] if v is True else [flag, str(v)]
@@ -340,6 +354,12 @@ http {{
             rc = proc.wait()
             if self.app_stopping:
                 return
+            while self.redeploying or self.app_proc is not proc and self.app_proc.poll() is None:
+                if self.app_proc is not proc:
+                    break
+                time.sleep(0.05)
+            if self.app_proc is not proc:     # a redeploy replaced it: watch the new process
+                continue
             if not self.spec.supervised:
                 self.event(f"app exited rc={rc} (not supervised)")
                 return
@@ -447,10 +467,10 @@ http {{
 
     def fault_redis_fill(self) -> None:
         import redis
-        self.event("FAULT: a batch job stores 256 KB session blobs in redis until it is full (maxmemory, noeviction)")
+        self.event("FAULT: a batch job stores 4 KB session blobs in redis until it is full (maxmemory, noeviction)")
         def run():
             r = redis.Redis(port=self.redis_port)
-            blob = os.urandom(256 * 1024)
+            blob = os.urandom(4 * 1024)      # small values: Redis is full for small writes too
             refused = 0
             t_end = time.time() + 35
             i = 0
@@ -462,7 +482,7 @@ http {{
                     if not refused:
                         self.event(f"batch job refused after {i} blobs: {e}")
                     refused += 1
-                    time.sleep(0.2)
+                    time.sleep(0.05)
             self.event(f"batch job gave up ({refused} refused writes)")
         threading.Thread(target=run, daemon=True).start()
 
@@ -574,6 +594,23 @@ http {{
                         time.sleep(0.5)
         self.event("FAULT: a postgres backend of the app is killed with SIGKILL, 3 times 8 s apart")
         threading.Thread(target=run, daemon=True).start()
+
+    def fault_bad_db_port(self) -> None:
+        bad = self.pg_port + 5
+        self.event(f"FAULT: redeploy shop-api with --db-port {bad} (postgres listens on {self.pg_port})")
+        self.redeploying = True
+        self.sup("Stopping shop-api.service...")
+        self.app_proc.send_signal(signal.SIGTERM)
+        self.app_proc.wait(10)
+        self.sup("shop-api.service: Deactivated successfully.")
+        self.sup("Stopped shop-api.service.")
+        self.db_port_override = bad
+        self.spawn_app()
+        self.redeploying = False
+
+    def fault_export_surge(self) -> None:
+        self.event("FAULT: 8 clients start calling /api/export (1.2 s each)")
+        self.stream("export-surge", 8, lambda: ("GET", "/api/export"), (0.05, 0.2))
 
     def fault_segv(self) -> None:
         self.signal_app(signal.SIGSEGV)
