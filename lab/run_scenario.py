@@ -168,10 +168,10 @@ SPECS = {s.name: s for s in [
          "supervisor restarts it every second; nginx gets connection refused (502).",
          ["conn.refused", "proc.crash", "http.5xx"], fault="fault_bad_db_port", supervised=True),
     Spec("nginx_worker_connections", "resource.fd_exhausted", "nginx",
-         "nginx runs with worker_connections 24 (one worker). From the fault time 8 clients call the slow /api/export "
+         "nginx runs with worker_connections 12 (one worker). From the fault time 8 clients call the slow /api/export "
          "(1.2 s each) besides the users: each proxied request holds two connections, so nginx runs out: "
-         "'24 worker_connections are not enough' ([alert]) and requests fail. The app and databases are healthy.",
-         ["resource.fd_exhausted"], fault="fault_export_surge", worker_connections=24),
+         "'12 worker_connections are not enough' ([alert]) and requests fail. The app and databases are healthy.",
+         ["resource.fd_exhausted"], fault="fault_export_surge", worker_connections=12),
     Spec("app_segfault", "proc.crash", "app",
          "shop-api dies with SIGSEGV (faulthandler dump on stderr) three times, 8 s apart; the supervisor restarts it "
          "after 1 s each time (code=dumped, status=11/SEGV). In-flight requests are cut off; 502s.",

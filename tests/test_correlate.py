@@ -315,3 +315,33 @@ def test_an_app_crash_does_not_explain_the_databases_own_restart(tmp_path):
     assert ids[0] == ("db.connection_terminated", "postgres")
     crash = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "proc.crash")
     assert "db.connection_terminated" not in {e["class"] for e in crash["explains"]}
+
+
+def test_a_client_configured_for_the_wrong_database_port_is_a_port_mismatch_in_its_config(tmp_path):
+    # shop-api redeployed with the database at :5433 while postgres listens on :5432: the new process
+    # fails its start-up check (libpq's words, uncaught traceback), exits 1 and is restarted, nginx gets refused
+    def startup_failure(t: float) -> list[str]:
+        return [app(t, "starting shop-api version 1.8.2"),
+                "Traceback (most recent call last):",
+                '  File "/srv/shop-api/app.py", line 301, in main',
+                "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at "
+                '"127.0.0.1", port 5433 failed: Connection refused',
+                "\tIs the server running on that host and accepting TCP/IP connections?"]
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    sup = []
+    for k in range(12):
+        t = 60 + k * 1.5
+        app_lines += startup_failure(t)
+        stamp = at(t + 0.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        sup += [f"{stamp} supervisor[1507]: shop-api.service: Main process exited, code=exited, status=1",
+                f"{stamp} supervisor[1507]: shop-api.service: Failed with result 'exit-code'."]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup,
+        "postgres/postgresql.log": [f"{at(0):%Y-%m-%d %H:%M:%S.%f}"[:-3] + ' UTC [1] LOG:  listening on IPv4 address '
+                                    '"127.0.0.1", port 5432']})
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("config.port_mismatch", "app config")
+    assert "127.0.0.1:5433" in top["explanation"] and "127.0.0.1:5432" in top["explanation"]
+    assert order(doc).index(("proc.crash", "app")) > 0

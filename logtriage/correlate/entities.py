@@ -52,12 +52,19 @@ def refused_targets(ev: pl.DataFrame) -> dict[str, pl.DataFrame]:
     def entity(name: str) -> pl.Expr:
         return pl.col("entities").str.json_path_match(f"$.{name}")
 
-    # the rule's upstream capture, the parsed upstream, or host + port: vectorised (a storm is all rows)
+    # the rule's upstream capture, the parsed upstream, host + port, or the server libpq said it
+    # dialled (collect.LIBPQ_REFUSED): vectorised (a storm is all rows)
+    libpq = pl.col("pg_dialled") if "pg_dialled" in rows.columns else pl.lit(None, dtype=pl.String)
     target = pl.coalesce(entity("upstream"), pl.col("upstream"),
                          pl.when(entity("host").is_not_null() & entity("port").is_not_null())
-                         .then(entity("host") + ":" + entity("port")))
-    rows = rows.with_columns(pl.when(target != "").then(target).alias("_target")).filter(pl.col("_target").is_not_null())
+                         .then(entity("host") + ":" + entity("port")), libpq)
+    # what kind of server the client meant: libpq dials PostgreSQL, a redis.* client rule Redis
+    kind = (pl.when(libpq.is_not_null()).then(pl.lit("db"))
+            .when(pl.col("rule").str.starts_with("redis.")).then(pl.lit("cache")))
+    rows = (rows.with_columns(pl.when(target != "").then(target).alias("_target"), kind.alias("_kind"))
+            .filter(pl.col("_target").is_not_null()))
     return {t: g for (t,), g in rows.group_by("_target")}
+
 
 
 def upstream_targets(rows: pl.DataFrame) -> pl.Series:
@@ -141,13 +148,30 @@ def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start
         elsewhere = [lm for comp, lm in latest.items()
                      if same_host(lm["host"], host) and lm["port"] != port
                      and (owner is None or comp == owner) and comp != proxy]
+        dependency = False        # the refused target is a database / cache the client is configured for
+        kinds = rows["_kind"].drop_nulls()
+        if not elsewhere and owner is None and kinds.len():
+            # a client of a database / cache dialled a port nobody listened on, while the only server of
+            # that kind listens on another port: the client's configuration is wrong
+            kind = kinds.mode().sort()[0]
+            servers = {}
+            for lm in listens:
+                if lm["ts"] <= end and layers.get(lm["component"]) == kind:
+                    servers[lm["component"]] = lm
+            dep = [lm for lm in servers.values() if same_host(lm["host"], host) and lm["port"] != port]
+            if len(servers) == 1 and dep:
+                elsewhere = dep
+                dependency = True
         if elsewhere:
             lm = max(elsewhere, key=lambda x: x["ts"])
             svc = lm["component"]
             ev_rows = evidence_rows(rows, 3) + evidence_rows(_signal_rows(lm["row"]), 1)
             out.append(Candidate(
                 id="config.port_mismatch", component=f"{proxy} config", count=rows.height,
-                onset=min(onset, lm["ts"]) if lm["ts"] >= start - dt.timedelta(minutes=10) else onset,
+                # a service that moved (the proxy's case) is wrong from its new listen; a server that
+                # stayed put is not evidence of when the client's configuration changed
+                onset=min(onset, lm["ts"]) if lm["ts"] >= start - dt.timedelta(minutes=10) and not dependency
+                else onset,
                 last=rows["ts"][-1], layer="app", evidence=sorted(ev_rows, key=lambda e: e["ts"] or ""),
                 rules=[], inferred=True,
                 phrase=(f"{proxy} dialled {target} (connection refused) while {svc} listens on "
