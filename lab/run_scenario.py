@@ -231,8 +231,7 @@ class Lab:
         if self.spec.pg_tmpfs_mb:
             conf.update({"min_wal_size": "'2MB'", "max_wal_size": "'4MB'"})
         with open(pgdata / "postgresql.conf", "a") as f:
-            for k, v in conf.items():
-                f.write(f"{k} = {v}\n")
+            f.writelines(f"{k} = {v}\n" for k, v in conf.items())
         self.pg_log = self.base / "logs" / "postgresql.log"
         subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN_PG}/pg_ctl", "-D", str(pgdata), "-l", str(self.pg_log),
                         "-w", "start"], check=True, stdout=subprocess.DEVNULL)
@@ -255,7 +254,7 @@ class Lab:
 
     def pg_ctl(self, *args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN_PG}/pg_ctl", "-D", str(self.base / "pgdata"),
-                        "-l", str(self.pg_log), *args], stdout=subprocess.DEVNULL)
+                        "-l", str(self.pg_log), *args], stdout=subprocess.DEVNULL, check=False)
 
     def start_redis(self) -> None:
         self.redis_log = self.base / "logs" / "redis.log"
@@ -631,7 +630,8 @@ http {{
 
     def harmless_noise(self) -> None:
         self.event("harmless: redis CLIENT PAUSE 1200 ms")
-        subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "PAUSE", "1200"], stdout=subprocess.DEVNULL)
+        subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "PAUSE", "1200"], stdout=subprocess.DEVNULL,
+                       check=False)
         time.sleep(2)
         self.event("harmless: one psql login with a wrong password")
         try:
@@ -705,14 +705,15 @@ http {{
     def teardown_mount(self) -> None:
         pgdata = self.base / "pgdata"
         if os.path.ismount(pgdata):
-            subprocess.run(["umount", "-l", str(pgdata)])
+            subprocess.run(["umount", "-l", str(pgdata)], check=False)
 
     def teardown(self) -> None:
         self.stop_traffic.set()
         self.app_stopping = True
         n = self.base / "nginx"
         if (n / "nginx.pid").exists():
-            subprocess.run([NGINX, "-p", str(n), "-c", str(n / "nginx.conf"), "-s", "quit"], stderr=subprocess.DEVNULL)
+            subprocess.run([NGINX, "-p", str(n), "-c", str(n / "nginx.conf"), "-s", "quit"], stderr=subprocess.DEVNULL,
+                           check=False)
         if self.app_proc and self.app_proc.poll() is None:
             self.app_proc.send_signal(signal.SIGTERM)
             try:

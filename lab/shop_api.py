@@ -28,9 +28,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import redis
+import sqlalchemy
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-import sqlalchemy
 from sqlalchemy import text
 
 VERSION = "1.8.2"

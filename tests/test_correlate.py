@@ -186,9 +186,9 @@ def test_upstream_timeouts_blame_the_service_listening_there(tmp_path):
 
 
 def test_rate_limited_503s_are_explained_by_the_limiter(tmp_path):
-    limited = [nginx_error(60 + i * 0.1, f'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
-                                         f'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
-                                         f'host: "shop.lab.local"', i) for i in range(200)]
+    limited = [nginx_error(60 + i * 0.1, 'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
+                                         'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
+                                         'host: "shop.lab.local"', i) for i in range(200)]
     doc = run_shipped(tmp_path, {
         "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 503, upstream="-", seconds=0)
                                                    for i in range(200)],
@@ -264,9 +264,9 @@ def test_a_redis_reply_in_the_apps_error_blames_redis(tmp_path):
 
 
 def test_rate_limiting_with_429_is_still_an_incident(tmp_path):
-    limited = [nginx_error(60 + i * 0.1, f'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
-                                         f'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
-                                         f'host: "shop.lab.local"', i) for i in range(200)]
+    limited = [nginx_error(60 + i * 0.1, 'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
+                                         'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
+                                         'host: "shop.lab.local"', i) for i in range(200)]
     doc = run_shipped(tmp_path, {
         "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 429, upstream="-", seconds=0)
                                                    for i in range(200)],
@@ -324,8 +324,8 @@ def test_a_client_configured_for_the_wrong_database_port_is_a_port_mismatch_in_i
         return [app(t, "starting shop-api version 1.8.2"),
                 "Traceback (most recent call last):",
                 '  File "/srv/shop-api/app.py", line 301, in main',
-                "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at "
-                '"127.0.0.1", port 5433 failed: Connection refused',
+                ("sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at "
+                 '"127.0.0.1", port 5433 failed: Connection refused'),
                 "\tIs the server running on that host and accepting TCP/IP connections?"]
     app_lines = [app(0, "listening on http://127.0.0.1:3000")]
     sup = []

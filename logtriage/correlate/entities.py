@@ -49,15 +49,10 @@ def refused_targets(ev: pl.DataFrame) -> dict[str, pl.DataFrame]:
     rows = ev.filter(pl.col("class").str.split("/").list.first().is_in(list(_REFUSED)))
     if rows.height == 0:
         return {}
-    def entity(name: str) -> pl.Expr:
-        return pl.col("entities").str.json_path_match(f"$.{name}")
-
     # the rule's upstream capture, the parsed upstream, host + port, or the server libpq said it
     # dialled (collect.LIBPQ_REFUSED): vectorised (a storm is all rows)
     libpq = pl.col("pg_dialled") if "pg_dialled" in rows.columns else pl.lit(None, dtype=pl.String)
-    target = pl.coalesce(entity("upstream"), pl.col("upstream"),
-                         pl.when(entity("host").is_not_null() & entity("port").is_not_null())
-                         .then(entity("host") + ":" + entity("port")), libpq)
+    target = pl.coalesce(_named_target(), libpq)
     # what kind of server the client meant: libpq dials PostgreSQL, a redis.* client rule Redis
     kind = (pl.when(libpq.is_not_null()).then(pl.lit("db"))
             .when(pl.col("rule").str.starts_with("redis.")).then(pl.lit("cache")))
@@ -66,15 +61,19 @@ def refused_targets(ev: pl.DataFrame) -> dict[str, pl.DataFrame]:
     return {t: g for (t,), g in rows.group_by("_target")}
 
 
-
-def upstream_targets(rows: pl.DataFrame) -> pl.Series:
-    """host:port each event names as its upstream (rule capture, parsed upstream, or host + port)."""
+def _named_target() -> pl.Expr:
+    """The host:port an event names: the rule's upstream capture, the parsed upstream, or host + port."""
     def entity(name: str) -> pl.Expr:
         return pl.col("entities").str.json_path_match(f"$.{name}")
 
-    target = pl.coalesce(entity("upstream"), pl.col("upstream"),
-                         pl.when(entity("host").is_not_null() & entity("port").is_not_null())
-                         .then(entity("host") + ":" + entity("port")))
+    return pl.coalesce(entity("upstream"), pl.col("upstream"),
+                       pl.when(entity("host").is_not_null() & entity("port").is_not_null())
+                       .then(entity("host") + ":" + entity("port")))
+
+
+def upstream_targets(rows: pl.DataFrame) -> pl.Series:
+    """host:port each event names as its upstream (null where it names none)."""
+    target = _named_target()
     return rows.select(pl.when(target != "").then(target).alias("_target"))["_target"]
 
 

@@ -30,6 +30,8 @@ EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate exp
 # the same database cancelled statements on a timeout, its lock-wait and duration lines are the
 # waits that timed out, and the incident is timeout.query
 SUBSUMED_BY = {"db.slow_query": "timeout.query"}
+# classes that describe a server's own state (it is out of memory, full, refusing clients, restarting)
+SERVER_STATE_CLASSES = ("proc.oom", "db.too_many_connections", "db.connection_terminated", "resource.disk_full")
 LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
 DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
               "timeout.query")
@@ -126,7 +128,8 @@ def blame_expr(db_component: str | None, layers: dict[str, str]) -> pl.Expr:
     layer_of = comp.replace_strict(layers, default="app", return_dtype=pl.String)
     out = comp
     if db_component is not None:
-        out = pl.when(root_cls.is_in(list(DB_CLASSES)) & ~layer_of.is_in(["db"])).then(pl.lit(db_component)).otherwise(out)
+        db_class = root_cls.is_in(list(DB_CLASSES)) & ~layer_of.is_in(["db"])
+        out = pl.when(db_class).then(pl.lit(db_component)).otherwise(out)
     for family, layer in _server_families().items():
         owners = [c for c, lay in layers.items() if lay == layer]
         if len(owners) != 1:
@@ -136,9 +139,6 @@ def blame_expr(db_component: str | None, layers: dict[str, str]) -> pl.Expr:
         out = pl.when(reply).then(pl.lit(owners[0])).otherwise(out)
     return out
 
-
-# classes that describe a server's own state (it is out of memory, full, refusing clients, restarting)
-SERVER_STATE_CLASSES = ("proc.oom", "db.too_many_connections", "db.connection_terminated", "resource.disk_full")
 
 
 def _server_families() -> dict[str, str]:
@@ -209,7 +209,6 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     duration = max((window_end - first).total_seconds(), 1.0)
     tolerance = max(1.0, 0.02 * duration)
     for c in cands:
-        effects = links.get(c.id, set())
         others = [o for o in live if o is not c and o.id != c.id]
         total = sum(o.count for o in others)
         explained = [o for o in others if explains(c, o, links)]
@@ -232,10 +231,10 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     # a candidate another live one explains, and that did not start first, is that one's symptom:
     # a supervisor's "killed, status=9/KILL" (proc.crash) beside the OOM kill that caused it
     for c in cands:
-        if any(o is not c and o.id != c.id and explains(o, c, links)
-               and o.onset <= c.onset + dt.timedelta(seconds=tolerance) for o in live):
-            c.score *= EXPLAINED_FACTOR
-        elif any(o.id == SUBSUMED_BY.get(c.id) and o.component == c.component for o in live):
+        explained_by = any(o is not c and o.id != c.id and explains(o, c, links)
+                           and o.onset <= c.onset + dt.timedelta(seconds=tolerance) for o in live)
+        subsumed = any(o.id == SUBSUMED_BY.get(c.id) and o.component == c.component for o in live)
+        if explained_by or subsumed:
             c.score *= EXPLAINED_FACTOR
     return sorted(cands, key=lambda c: (-c.score, c.onset))
 
