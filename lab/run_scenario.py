@@ -180,8 +180,9 @@ SPECS = {s.name: s for s in [
 
 
 class Lab:
-    def __init__(self, spec: Spec, out: Path, port: int):
+    def __init__(self, spec: Spec, out: Path, port: int, keep: bool = False):
         self.spec = spec
+        self.keep = keep                      # keep the servers' work directory after the run
         self.out = out / spec.name
         self.port = port                      # nginx; postgres +2, redis +3, app +10
         self.pg_port, self.redis_port, self.app_port = port + 2, port + 3, port + 10
@@ -738,6 +739,8 @@ http {{
         self.teardown_mount()
         if self.sup_log:
             self.sup_log.close()
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def main() -> int:
@@ -749,6 +752,7 @@ def main() -> int:
     ap.add_argument("--after", type=float, help="seconds after the fault (default: the spec's)")
     ap.add_argument("--users", type=int, help="concurrent ordinary users (default: the spec's, 2)")
     ap.add_argument("--suffix", default="", help="appended to the scenario directory's name, for a second run")
+    ap.add_argument("--keep", action="store_true", help="keep /tmp/shoplab/<scenario>-<port>/ after the run")
     ap.add_argument("--list", action="store_true")
     a = ap.parse_args()
     if a.list:
@@ -767,7 +771,7 @@ def main() -> int:
         if changes or a.suffix:
             spec = dataclasses.replace(spec, name=spec.name + a.suffix, **changes)
         print(f"== {name}", flush=True)
-        Lab(spec, out, a.port + 20 * i).run()
+        Lab(spec, out, a.port + 20 * i, keep=a.keep).run()
     return 0
 
 
