@@ -124,3 +124,224 @@ def test_two_separate_bursts_are_two_incidents(tmp_path):
     assert len(doc["incidents"]) == 2
     starts = sorted(i["start"] for i in doc["incidents"])
     assert starts[0].startswith("2026-11-21T10:01:40") and starts[1].startswith("2026-11-21T10:07:30")
+
+
+# ---------------------------------------------------------------- with the shipped rule pack
+# Lines copied from fault-lab runs (lab/run_scenario.py), times and ports rewritten.
+
+def run_shipped(root: Path, files: dict[str, list[str]]) -> dict:
+    return analyze([write(root, files)])
+
+
+def order(doc: dict) -> list[tuple[str, str]]:
+    [inc] = doc["incidents"]
+    return [(c["id"], c["component"]) for c in inc["causes"]]
+
+
+def nginx_error(t: float, text: str, conn: int = 1) -> str:
+    return f"{at(t):%Y/%m/%d %H:%M:%S} [error] 7#7: *{conn} {text}"
+
+
+def access_at(t: float, status: int, path: str = "/api/items/7", upstream: str = "127.0.0.1:3000",
+              seconds: float = 0.004) -> str:
+    return (f'127.0.0.1 - - [{at(t):%d/%b/%Y:%H:%M:%S} +0000] "GET {path} HTTP/1.1" {status} 157 "-" '
+            f'"Mozilla/5.0" {upstream} {status if upstream != "-" else "-"} {seconds:.3f} '
+            f'{f"{seconds:.3f}" if upstream != "-" else "-"}')
+
+
+def test_lock_timeout_in_the_database_is_timeout_query_not_slow_query(tmp_path):
+    # lock_timeout=2s: each blocked SELECT is logged as still waiting after 1 s, then cancelled
+    pg_lines, app_lines, ng = [], [], []
+    for i in range(14):
+        t = 60 + i * 1.2
+        pg_lines += [pg(t, f"LOG:  process {100 + i} still waiting for AccessShareLock on relation 16386 of "
+                           f"database 16385 after 1000.085 ms at character 29"),
+                     pg(t + 1, "ERROR:  canceling statement due to lock timeout at character 29"),
+                     pg(t + 1, "STATEMENT:  SELECT id, name, price FROM items WHERE id = 115")]
+        app_lines.append(app(t + 1, "request failed: OperationalError: (psycopg2.errors.LockNotAvailable) "
+                                    "canceling statement due to lock timeout", "ERROR"))
+        ng.append(access_at(t + 1, 500, seconds=2.02))
+    doc = run_shipped(tmp_path, {"nginx/access.log": healthy_traffic(60) + ng + [access(80 + i, 200) for i in range(20)],
+                                 "app/app.log": app_lines, "postgres/postgresql.log": pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("timeout.query", "postgres")
+    assert ids.index(("db.slow_query", "postgres")) > 0
+
+
+def test_upstream_timeouts_blame_the_service_listening_there(tmp_path):
+    # the app holds a lock in its own code: nginx waits 5 s and answers 504; no database error anywhere
+    timeouts = [nginx_error(60 + i, 'upstream timed out (110: Connection timed out) while reading response header '
+                                    'from upstream, client: 127.0.0.1, server: shop.lab.local, request: "GET '
+                                    '/api/items/185 HTTP/1.1", upstream: "http://127.0.0.1:3000/api/items/185", '
+                                    'host: "shop.lab.local"', i) for i in range(16)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i, 504, seconds=5.006) for i in range(16)],
+        "nginx/error.log": timeouts,
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")],
+    })
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("timeout.upstream", "app")
+    assert "nginx" in top["logged_by"] and "127.0.0.1:3000" in top["explanation"]
+
+
+def test_rate_limited_503s_are_explained_by_the_limiter(tmp_path):
+    limited = [nginx_error(60 + i * 0.1, 'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
+                                         'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
+                                         'host: "shop.lab.local"', i) for i in range(200)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 503, upstream="-", seconds=0)
+                                                   for i in range(200)],
+        "nginx/error.log": limited,
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+    })
+    ids = order(doc)
+    assert ids[0] == ("ratelimit", "nginx")
+    top = doc["incidents"][0]["causes"][0]
+    assert {"class": "http.5xx", "component": "nginx", "count": 200} in top["explains"]
+
+
+def test_an_oom_kill_outranks_the_process_exit_it_caused(tmp_path):
+    # a memory cgroup's OOM kill under a systemd-like supervisor, three times; nginx sees resets and refusals
+    sup, errors, ng = [], [], []
+    for k, t in enumerate((60.0, 67.0, 74.0), 1):
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        sup += [f"{stamp} supervisor[21666]: shop-api.service: A process of this unit has been killed by the OOM killer.",
+                f"{stamp} supervisor[21666]: shop-api.service: Main process exited, code=killed, status=9/KILL",
+                f"{stamp} supervisor[21666]: shop-api.service: Failed with result 'oom-kill'.",
+                f"{stamp} supervisor[21666]: shop-api.service: Scheduled restart job, restart counter is at {k}."]
+        for j in range(10):
+            errors.append(refused(t + j * 0.1))
+            ng.append(access(t + j * 0.1, 502))
+    doc = run_shipped(tmp_path, {"nginx/access.log": healthy_traffic(60) + ng, "nginx/error.log": errors,
+                                 "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+                                 "app/supervisor.log": sup})
+    ids = order(doc)
+    assert ids[0] == ("proc.oom", "app")
+    top = doc["incidents"][0]["causes"][0]
+    assert {e["class"] for e in top["explains"]} >= {"conn.refused", "http.5xx"}
+
+
+def test_an_unrequested_sigkill_of_the_service_ranks_as_oom(tmp_path):
+    # the supervisor does not read OOM events: it only sees status=9/KILL; compare a SIGSEGV run below
+    def supervised(status: str, result: str) -> dict:
+        sup, errors, ng = [], [], []
+        for k, t in enumerate((60.0, 68.0, 76.0), 1):
+            stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            sup += [f"{stamp} supervisor[21666]: shop-api.service: Main process exited, {status}",
+                    f"{stamp} supervisor[21666]: shop-api.service: Failed with result '{result}'.",
+                    f"{stamp} supervisor[21666]: shop-api.service: Scheduled restart job, restart counter is at {k}."]
+            for j in range(8):
+                errors.append(refused(t + j * 0.1))
+                ng.append(access(t + j * 0.1, 502))
+        return {"nginx/access.log": healthy_traffic(60) + ng, "nginx/error.log": errors,
+                "app/app.log": [app(0, "listening on http://127.0.0.1:3000")], "app/supervisor.log": sup}
+
+    ids = order(run_shipped(tmp_path / "kill", supervised("code=killed, status=9/KILL", "signal")))
+    assert ids[0] == ("proc.oom", "app")
+    assert ids.index(("proc.crash", "app")) > 0      # "Failed with result 'signal'": the kill's effect
+    assert order(run_shipped(tmp_path / "segv", supervised("code=dumped, status=11/SEGV", "core-dump")))[0] == \
+        ("proc.crash", "app")
+
+
+def test_a_redis_reply_in_the_apps_error_blames_redis(tmp_path):
+    # Redis at maxmemory with noeviction refuses the app's writes; only the app logs it
+    def failed(t: float) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
+                f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ResponseError: OOM command not '
+                f'allowed when used memory > \'maxmemory\'."}}')
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i, 500) for i in range(20)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [failed(60 + i) for i in range(20)],
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"],
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")],
+    })
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("proc.oom", "redis")
+    assert top["logged_by"] == ["app"]
+
+
+def test_rate_limiting_with_429_is_still_an_incident(tmp_path):
+    limited = [nginx_error(60 + i * 0.1, 'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
+                                         'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
+                                         'host: "shop.lab.local"', i) for i in range(200)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 429, upstream="-", seconds=0)
+                                                   for i in range(200)],
+        "nginx/error.log": limited,
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+    })
+    assert order(doc)[0] == ("ratelimit", "nginx")
+
+
+def test_a_killed_postgres_backend_outranks_the_crash_recovery_it_forced(tmp_path):
+    pg_lines, app_lines, ng = [], [], []
+    for k, t in enumerate((60.0, 68.0, 76.0)):
+        pg_lines += [f"{at(t):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC [22087] LOG:  server process (PID {500 + k}) was "
+                     "terminated by signal 9: Killed",
+                     f"{at(t):%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC [22087] LOG:  terminating any other active server "
+                     "processes"]
+        pg_lines += [pg(t + 0.2 + j * 0.1, "FATAL:  the database system is in recovery mode") for j in range(6)]
+        pg_lines.append(f"{at(t + 1):%Y-%m-%d %H:%M:%S.%f}"[:-3] + " UTC [22087] LOG:  all server processes "
+                        "terminated; reinitializing")
+        app_lines += [app(t + 0.3 + j * 0.1, "request failed: OperationalError: (psycopg2.OperationalError) "
+                                             "FATAL:  the database system is in recovery mode", "ERROR")
+                      for j in range(5)]
+        ng += [access(t + 0.3 + j * 0.1, 500) for j in range(5)]
+    doc = run_shipped(tmp_path, {"nginx/access.log": healthy_traffic(60) + ng,
+                                 "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + app_lines,
+                                 "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app")] + pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("proc.crash", "postgres")
+    assert ids.index(("db.connection_terminated", "postgres")) > 0
+
+
+def test_an_app_crash_does_not_explain_the_databases_own_restart(tmp_path):
+    # postgres restarts at 60 s; the app exits on the lost connection (status 1) and is restarted
+    pg_lines = [pg(60 + j * 0.05, "FATAL:  terminating connection due to administrator command") for j in range(8)]
+    pg_lines += [pg(60.6 + j * 0.1, "FATAL:  the database system is shutting down") for j in range(6)]
+    stamp = at(60.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    sup = [f"{stamp} supervisor[9294]: shop-api.service: Main process exited, code=exited, status=1",
+           f"{stamp} supervisor[9294]: shop-api.service: Failed with result 'exit-code'."]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60.1 + j * 0.1, 502) for j in range(12)],
+        "nginx/error.log": [refused(60.4 + j * 0.1) for j in range(8)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
+        "app/supervisor.log": sup,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app")] + pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("db.connection_terminated", "postgres")
+    crash = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "proc.crash")
+    assert "db.connection_terminated" not in {e["class"] for e in crash["explains"]}
+
+
+def test_a_client_configured_for_the_wrong_database_port_is_a_port_mismatch_in_its_config(tmp_path):
+    # shop-api redeployed with the database at :5433 while postgres listens on :5432: the new process
+    # fails its start-up check (libpq's words, uncaught traceback), exits 1 and is restarted, nginx gets refused
+    def startup_failure(t: float) -> list[str]:
+        return [app(t, "starting shop-api version 1.8.2"),
+                "Traceback (most recent call last):",
+                '  File "/srv/shop-api/app.py", line 301, in main',
+                ("sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at "
+                 '"127.0.0.1", port 5433 failed: Connection refused'),
+                "\tIs the server running on that host and accepting TCP/IP connections?"]
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    sup = []
+    for k in range(12):
+        t = 60 + k * 1.5
+        app_lines += startup_failure(t)
+        stamp = at(t + 0.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        sup += [f"{stamp} supervisor[1507]: shop-api.service: Main process exited, code=exited, status=1",
+                f"{stamp} supervisor[1507]: shop-api.service: Failed with result 'exit-code'."]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup,
+        "postgres/postgresql.log": [f"{at(0):%Y-%m-%d %H:%M:%S.%f}"[:-3] + ' UTC [1] LOG:  listening on IPv4 address '
+                                    '"127.0.0.1", port 5432']})
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("config.port_mismatch", "app config")
+    assert "127.0.0.1:5433" in top["explanation"] and "127.0.0.1:5432" in top["explanation"]
+    assert order(doc).index(("proc.crash", "app")) > 0

@@ -18,6 +18,9 @@ from logtriage.model import UTC_DATETIME, detached
 ACCESS_FORMATS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
 # nginx's $upstream_addr $upstream_status $request_time $upstream_response_time tail
 _NGINX_UPSTREAM = r'" (\S+(?:, \S+)*) (?:\d{3}|-)(?:, (?:\d{3}|-))* \d+\.\d+ \S+$'
+# libpq >= 14 names the PostgreSQL server it could not reach (quotes escaped inside a JSON string):
+# connection to server at "127.0.0.1", port 28142 failed: Connection refused
+LIBPQ_REFUSED = r'connection to server at \\?"(?P<host>[^"\\]+)\\?", port (?P<port>\d+) failed: Connection refused'
 MAX_TEXT = 600             # characters of an event's text kept for evidence ...
 TEXT_PER_RULE = 200        # ... for this many events per (source, rule): the rest keep counts only
 MAX_UNRECOGNISED = 20_000  # error-level unclassified events kept for the "what else" shapes
@@ -90,6 +93,7 @@ class Collector:
             path = (request.struct.field("2").str.replace_all(r"/[0-9]+(/|$)", "/{id}$1")
                     .str.replace_all(r"/[0-9a-fA-F-]{8,}(/|$)", "/{id}$1"))
             nginx_upstream = pl.col("raw").str.extract(_NGINX_UPSTREAM, 1).str.split(", ").list.first()
+            libpq = pl.col("raw").str.extract_groups(LIBPQ_REFUSED)
             d.flagged = detached(flagged.select(
                 "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities",
                 pl.coalesce(pl.col("upstream"), pl.when(pl.col("format") == "nginx_access").then(nginx_upstream))
@@ -97,6 +101,7 @@ class Collector:
                 "status", "level",
                 pl.when(rank < TEXT_PER_RULE).then(text).alias("text"),
                 pl.when(access).then(request.struct.field("1") + " " + path).alias("endpoint"),
+                (libpq.struct.field("host") + ":" + libpq.struct.field("port")).alias("pg_dialled"),
                 rank.alias("_rank"),
             ))
             d.per_rule = flagged.group_by("source", "rule").len().rows()
@@ -142,7 +147,7 @@ class Collector:
                                       "component": pl.String, "format": pl.String, "class": pl.String,
                                       "rule": pl.String, "severity": pl.String, "entities": pl.String,
                                       "upstream": pl.String, "status": pl.Int16, "level": pl.String,
-                                      "text": pl.String, "endpoint": pl.String})
+                                      "text": pl.String, "endpoint": pl.String, "pg_dialled": pl.String})
         access = cat(self._access, {"ts": UTC_DATETIME, "component": pl.String, "status": pl.Int16,
                                     "duration": pl.Float32})
         activity = cat(self._activity, {"component": pl.String, "ts": UTC_DATETIME, "len": pl.UInt32})

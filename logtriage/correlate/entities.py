@@ -49,22 +49,84 @@ def refused_targets(ev: pl.DataFrame) -> dict[str, pl.DataFrame]:
     rows = ev.filter(pl.col("class").str.split("/").list.first().is_in(list(_REFUSED)))
     if rows.height == 0:
         return {}
+    # the rule's upstream capture, the parsed upstream, host + port, or the server libpq said it
+    # dialled (collect.LIBPQ_REFUSED): vectorised (a storm is all rows)
+    libpq = pl.col("pg_dialled") if "pg_dialled" in rows.columns else pl.lit(None, dtype=pl.String)
+    target = pl.coalesce(_named_target(), libpq)
+    # what kind of server the client meant: libpq dials PostgreSQL, a redis.* client rule Redis
+    kind = (pl.when(libpq.is_not_null()).then(pl.lit("db"))
+            .when(pl.col("rule").str.starts_with("redis.")).then(pl.lit("cache")))
+    rows = (rows.with_columns(pl.when(target != "").then(target).alias("_target"), kind.alias("_kind"))
+            .filter(pl.col("_target").is_not_null()))
+    return {t: g for (t,), g in rows.group_by("_target")}
+
+
+def _named_target() -> pl.Expr:
+    """The host:port an event names: the rule's upstream capture, the parsed upstream, or host + port."""
     def entity(name: str) -> pl.Expr:
         return pl.col("entities").str.json_path_match(f"$.{name}")
 
-    # the rule's upstream capture, the parsed upstream, or host + port: vectorised (a storm is all rows)
-    target = pl.coalesce(entity("upstream"), pl.col("upstream"),
-                         pl.when(entity("host").is_not_null() & entity("port").is_not_null())
-                         .then(entity("host") + ":" + entity("port")))
-    rows = rows.with_columns(pl.when(target != "").then(target).alias("_target")).filter(pl.col("_target").is_not_null())
-    return {t: g for (t,), g in rows.group_by("_target")}
+    return pl.coalesce(entity("upstream"), pl.col("upstream"),
+                       pl.when(entity("host").is_not_null() & entity("port").is_not_null())
+                       .then(entity("host") + ":" + entity("port")))
+
+
+def upstream_targets(rows: pl.DataFrame) -> pl.Series:
+    """host:port each event names as its upstream (null where it names none)."""
+    target = _named_target()
+    return rows.select(pl.when(target != "").then(target).alias("_target"))["_target"]
+
+
+def owner_of(target: str, listens: list[dict], end: dt.datetime) -> str | None:
+    """The component that last said it listens on target (host:port) up to `end`."""
+    hp = split_hostport(target)
+    if not hp:
+        return None
+    owners = [lm for lm in listens if lm["port"] == hp[1] and same_host(lm["host"], hp[0]) and lm["ts"] <= end]
+    return owners[-1]["component"] if owners else None
+
+
+def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens: list[dict],
+                        end: dt.datetime, layers: dict[str, str]) -> None:
+    """Move a proxy's upstream timeouts onto the service that listens at that upstream (in place).
+
+    nginx's `upstream timed out ... upstream: "http://127.0.0.1:28070/..."` and its 504s say the
+    service at that address did not answer in time; the proxy only waited (the rules' blame is
+    `{upstream}`). Naming the slow service lets it rank as the place to look, while a deeper
+    cause that explains the timeouts (slow queries, a crash) still outranks it.
+    """
+    for c in [c for c in class_cands if c.id == "timeout.upstream" and layers.get(c.component) == "proxy"]:
+        rows = ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
+        targets = upstream_targets(rows).drop_nulls()
+        if targets.len() == 0:
+            continue
+        target = targets.mode().sort()[0]
+        svc = owner_of(target, listens, end)
+        if svc is None or svc == c.component or layers.get(svc) == "proxy":
+            continue
+        proxy = c.component
+        same = next((o for o in class_cands if o is not c and o.id == c.id and o.component == svc), None)
+        if same is not None:       # the service logged timeouts of its own: one candidate
+            same.count += c.count
+            same.onset, same.last = min(same.onset, c.onset), max(same.last, c.last)
+            same.evidence = sorted(same.evidence + c.evidence, key=lambda e: e["ts"] or "")[:5]
+            same.logged_by = sorted(set(same.logged_by) | set(c.logged_by))
+            class_cands.remove(c)
+            continue
+        c.component, c.layer = svc, layers.get(svc, "app")
+        c.phrase = f"{svc} did not answer {proxy} in time (upstream {target})"
 
 
 def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start: dt.datetime,
           end: dt.datetime, class_cands: list[Candidate], layers: dict[str, str]) -> list[Candidate]:
-    """Incident-level candidates (config.port_mismatch, service.down) for one incident."""
+    """Incident-level candidates (config.port_mismatch, service.down) for one incident.
+
+    Also re-blames, in class_cands, a proxy's upstream timeouts on the service listening at that
+    upstream (blame_slow_upstream).
+    """
     out: list[Candidate] = []
     listens = listen_map(signals)
+    blame_slow_upstream(ev, class_cands, listens, end, layers)
     crashed = {c.component for c in class_cands if c.id in ("proc.crash", "proc.oom")}
     for target, rows in refused_targets(ev).items():
         hp = split_hostport(target)
@@ -85,13 +147,30 @@ def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start
         elsewhere = [lm for comp, lm in latest.items()
                      if same_host(lm["host"], host) and lm["port"] != port
                      and (owner is None or comp == owner) and comp != proxy]
+        dependency = False        # the refused target is a database / cache the client is configured for
+        kinds = rows["_kind"].drop_nulls()
+        if not elsewhere and owner is None and kinds.len():
+            # a client of a database / cache dialled a port nobody listened on, while the only server of
+            # that kind listens on another port: the client's configuration is wrong
+            kind = kinds.mode().sort()[0]
+            servers = {}
+            for lm in listens:
+                if lm["ts"] <= end and layers.get(lm["component"]) == kind:
+                    servers[lm["component"]] = lm
+            dep = [lm for lm in servers.values() if same_host(lm["host"], host) and lm["port"] != port]
+            if len(servers) == 1 and dep:
+                elsewhere = dep
+                dependency = True
         if elsewhere:
             lm = max(elsewhere, key=lambda x: x["ts"])
             svc = lm["component"]
             ev_rows = evidence_rows(rows, 3) + evidence_rows(_signal_rows(lm["row"]), 1)
             out.append(Candidate(
                 id="config.port_mismatch", component=f"{proxy} config", count=rows.height,
-                onset=min(onset, lm["ts"]) if lm["ts"] >= start - dt.timedelta(minutes=10) else onset,
+                # a service that moved (the proxy's case) is wrong from its new listen; a server that
+                # stayed put is not evidence of when the client's configuration changed
+                onset=min(onset, lm["ts"]) if lm["ts"] >= start - dt.timedelta(minutes=10) and not dependency
+                else onset,
                 last=rows["ts"][-1], layer="app", evidence=sorted(ev_rows, key=lambda e: e["ts"] or ""),
                 rules=[], inferred=True,
                 phrase=(f"{proxy} dialled {target} (connection refused) while {svc} listens on "

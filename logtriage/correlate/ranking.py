@@ -25,6 +25,13 @@ import polars as pl
 from logtriage.classify.loader import Rule, builtin_rules_dir
 
 WEIGHTS = {"explains": 0.30, "depth": 0.20, "onset": 0.20, "specificity": 0.15, "volume": 0.15}
+EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate explains (links.toml)
+# TAXONOMY.md defines db.slow_query as waits "where no timeout fired in the database itself": when
+# the same database cancelled statements on a timeout, its lock-wait and duration lines are the
+# waits that timed out, and the incident is timeout.query
+SUBSUMED_BY = {"db.slow_query": "timeout.query"}
+# classes that describe a server's own state (it is out of memory, full, refusing clients, restarting)
+SERVER_STATE_CLASSES = ("proc.oom", "db.too_many_connections", "db.connection_terminated", "resource.disk_full")
 LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
 DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
               "timeout.query")
@@ -109,13 +116,35 @@ def root(cls: str) -> str:
 
 
 def blame_expr(db_component: str | None, layers: dict[str, str]) -> pl.Expr:
-    """The component a finding blames: database classes logged elsewhere blame the database."""
+    """The component a finding blames: database classes logged elsewhere blame the database.
+
+    A server's own reply copied into a client's error (rule family = the server's log format, e.g.
+    redis.oom_command_not_allowed: "OOM command not allowed when used memory > 'maxmemory'") with a
+    class that describes the server's state blames that server's component, when the run has exactly
+    one component of that server's layer (the database classes' rule above included).
+    """
     comp = pl.col("component")
-    if db_component is None:
-        return comp
-    is_db_class = pl.col("class").str.split("/").list.first().is_in(list(DB_CLASSES))
-    not_db = ~comp.replace_strict(layers, default="app", return_dtype=pl.String).is_in(["db"])
-    return pl.when(is_db_class & not_db).then(pl.lit(db_component)).otherwise(comp)
+    root_cls = pl.col("class").str.split("/").list.first()
+    layer_of = comp.replace_strict(layers, default="app", return_dtype=pl.String)
+    out = comp
+    if db_component is not None:
+        db_class = root_cls.is_in(list(DB_CLASSES)) & ~layer_of.is_in(["db"])
+        out = pl.when(db_class).then(pl.lit(db_component)).otherwise(out)
+    for family, layer in _server_families().items():
+        owners = [c for c, lay in layers.items() if lay == layer]
+        if len(owners) != 1:
+            continue
+        reply = (pl.col("rule").str.starts_with(family + ".") & root_cls.is_in(list(SERVER_STATE_CLASSES))
+                 & (layer_of != layer))
+        out = pl.when(reply).then(pl.lit(owners[0])).otherwise(out)
+    return out
+
+
+
+def _server_families() -> dict[str, str]:
+    """Rule family -> layer, for families named after a server's log format (redis -> cache ...)."""
+    from logtriage import formats
+    return {p.NAME: p.LAYER for p in formats.PARSERS if p.LAYER in ("cache", "db")}
 
 
 def evidence_rows(rows: pl.DataFrame, limit: int = 5) -> list[dict]:
@@ -159,6 +188,17 @@ def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.da
     return out
 
 
+def explains(cause: Candidate, effect: Candidate, links: dict[str, set[str]]) -> bool:
+    """Whether cause accounts for effect through links.toml.
+
+    A server's own state (out of memory, full, refusing or ending sessions) is only explained by a
+    cause on that same component: an app's crash does not end PostgreSQL's sessions.
+    """
+    if effect.id not in links.get(cause.id, ()):
+        return False
+    return effect.id not in SERVER_STATE_CLASSES or effect.component == cause.component
+
+
 def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.datetime,
           window_end: dt.datetime) -> list[Candidate]:
     """Score every candidate and return them best first."""
@@ -169,10 +209,9 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     duration = max((window_end - first).total_seconds(), 1.0)
     tolerance = max(1.0, 0.02 * duration)
     for c in cands:
-        effects = links.get(c.id, set())
         others = [o for o in live if o is not c and o.id != c.id]
         total = sum(o.count for o in others)
-        explained = [o for o in others if o.id in effects]
+        explained = [o for o in others if explains(c, o, links)]
         c.explains = [{"class": o.id, "component": o.component, "count": o.count}
                       for o in sorted(explained, key=lambda o: -o.count)]
         expl = (sum(o.count for o in explained) / total) if total else 0.3
@@ -189,6 +228,14 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
         c.score = sum(WEIGHTS[k] * v for k, v in c.scores.items())
         if c.steady:
             c.score *= 0.5
+    # a candidate another live one explains, and that did not start first, is that one's symptom:
+    # a supervisor's "killed, status=9/KILL" (proc.crash) beside the OOM kill that caused it
+    for c in cands:
+        explained_by = any(o is not c and o.id != c.id and explains(o, c, links)
+                           and o.onset <= c.onset + dt.timedelta(seconds=tolerance) for o in live)
+        subsumed = any(o.id == SUBSUMED_BY.get(c.id) and o.component == c.component for o in live)
+        if explained_by or subsumed:
+            c.score *= EXPLAINED_FACTOR
     return sorted(cands, key=lambda c: (-c.score, c.onset))
 
 

@@ -1,0 +1,779 @@
+"""Fault lab: run nginx -> shop-api -> PostgreSQL + Redis on loopback, inject one fault, keep the logs.
+
+Writes one scenario directory per run (the layout of ../shared/corpus/scenarios: nginx/access.log,
+nginx/error.log, postgres/postgresql.log, app/app.log, app/supervisor.log when supervised,
+redis/redis.log, truth.json). Needs root (postgres runs as the `postgres` user via runuser; the OOM
+scenario uses a cgroup v1 memory limit; the disk-full scenario mounts a small tmpfs) and a Python
+with SQLAlchemy 1.4, psycopg2 and redis-py for the app and this script (see lab/README.md).
+
+    /tmp/shoplab-venv/bin/python lab/run_scenario.py --out /tmp/lab_scenarios redis_down pg_terminate
+    /tmp/shoplab-venv/bin/python lab/run_scenario.py --out /tmp/lab_scenarios --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import http.client
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+
+HERE = Path(__file__).resolve().parent
+BIN_PG = "/usr/local/bin"
+NGINX = "/usr/sbin/nginx"
+REDIS = "/usr/bin/redis-server"
+UAS = ["Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15",
+       "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+       "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"]
+
+
+def now_iso() -> str:
+    t = dt.datetime.now(dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class Spec:
+    name: str
+    root_cause: str
+    component: str
+    description: str
+    symptoms: list[str]
+    fault: str | None = None            # method name on Lab
+    healthy_s: float = 30.0
+    after_s: float = 40.0
+    app: dict = field(default_factory=dict)      # extra shop_api options
+    supervised: bool = False
+    app_memory_mb: int = 0               # cgroup v1 memory limit for the app (kernel OOM killer)
+    app_as_mb: int = 0                   # RLIMIT_AS for the app (MemoryError)
+    app_nofile: int = 0                  # RLIMIT_NOFILE for the app
+    limit_req: bool = False
+    limit_req_status: int = 0            # 0: nginx's default (503)
+    redis_maxmemory: str = ""            # e.g. "4mb" with maxmemory-policy noeviction
+    worker_connections: int = 512
+    pg_tmpfs_mb: int = 0
+    users: int = 2
+    harmless: str | None = None          # method name on Lab, run early in the healthy period
+
+
+SPECS = {s.name: s for s in [
+    Spec("redis_down", "service.down", "redis",
+         "Redis was stopped (SIGTERM, no restart). shop-api keeps a session counter and the item cache in Redis: "
+         "/api/items/<id> and POST /api/orders retry the Redis call (WARNING 'redis call failed, retrying') and then "
+         "fail with redis ConnectionError (Error 111 connecting ... Connection refused) -> 500; requests that do not "
+         "touch Redis keep working.", ["conn.refused", "http.5xx"], fault="fault_redis_down"),
+    Spec("app_oom_kill", "proc.oom", "app",
+         "shop-api runs in a cgroup with a 160 MB memory limit. From the fault time a client requests /api/report "
+         "repeatedly; every report stays referenced (a leak), so the app's memory grows until the kernel OOM killer "
+         "kills it (SIGKILL). The supervisor logs the OOM kill and restarts it after 1 s; the cycle repeats. Requests in "
+         "flight are cut off (nginx: upstream prematurely closed / connection refused, 502).",
+         ["conn.reset_before_headers", "conn.refused", "http.5xx"], fault="fault_report_leak", supervised=True,
+         app_memory_mb=160),
+    Spec("app_memory_error", "proc.oom", "app",
+         "shop-api runs with an address-space limit (RLIMIT_AS) and MALLOC_ARENA_MAX=2. From the fault time a client "
+         "requests /api/report repeatedly; every report stays referenced (a leak) until allocations fail: the app "
+         "logs MemoryError for requests and cannot start handler threads (stderr tracebacks); nginx sees 500/502/504.",
+         ["http.5xx"], fault="fault_report_leak", app_as_mb=700),
+    Spec("app_slow_timeout", "timeout.upstream", "app",
+         "shop-api rebuilds its price index (admin call) while holding the price lock for 25 s; every /api/items/<id> "
+         "that misses the cache waits on that lock. nginx's proxy_read_timeout is 5 s: it logs 'upstream timed out "
+         "(110: Connection timed out) while reading response header' and answers 504. Postgres and Redis are healthy.",
+         ["timeout.upstream", "http.5xx"], fault="fault_app_slow"),
+    Spec("pg_lock_timeout", "timeout.query", "postgres",
+         "shop-api sets lock_timeout=2s on its sessions. A migration holds ACCESS EXCLUSIVE on items for 20 s; the app's "
+         "SELECTs on items wait, then postgres cancels them: 'ERROR: canceling statement due to lock timeout'. The app "
+         "logs OperationalError (LockNotAvailable) and answers 500.", ["http.5xx"], fault="fault_migration_lock",
+         app={"lock_timeout_ms": 2000}),
+    Spec("pg_statement_timeout", "timeout.query", "postgres",
+         "shop-api sets statement_timeout=3s on its sessions. A migration holds ACCESS EXCLUSIVE on items for 20 s; the "
+         "app's SELECTs on items wait, then postgres cancels them: 'ERROR: canceling statement due to statement "
+         "timeout'. The app logs OperationalError (QueryCanceled) and answers 500.", ["http.5xx"],
+         fault="fault_migration_lock", app={"statement_timeout_ms": 3000}),
+    Spec("pg_terminate", "db.connection_terminated", "postgres",
+         "An admin clean-up job runs pg_terminate_backend() on every session of role app, every 2 s for 20 s. Postgres "
+         "logs 'FATAL: terminating connection due to administrator command'; the app's pooled connections are dead "
+         "(pool_pre_ping=False): OperationalError (terminating connection / server closed the connection "
+         "unexpectedly) and 500s.", ["conn.reset", "http.5xx"], fault="fault_pg_terminate"),
+    Spec("app_fd_exhausted", "resource.fd_exhausted", "app",
+         "shop-api runs with ulimit -n 64, and /api/export keeps its spool file open (an fd leak). From the fault time "
+         "an export client calls /api/export; the descriptors run out: accept failed 'OSError: [Errno 24] Too many "
+         "open files', connections to postgres/redis fail with 'Too many open files'; nginx logs upstream timeouts "
+         "and 5xx.", ["timeout.upstream", "http.5xx"], fault="fault_exports", app={"leak_fds": True},
+         app_nofile=64),
+    Spec("nginx_ratelimit", "ratelimit", "nginx",
+         "nginx has limit_req (zone api, 10 r/s per client address, burst 5, nodelay; limit_req_status left at the "
+         "default 503). From the fault time a scraper on the same address requests /api/items/<id> fast: nginx logs "
+         "'limiting requests, excess: ... by zone \"api\"' and answers 503, also to the ordinary users behind the same "
+         "address. The app and databases are healthy.", ["ratelimit", "http.5xx"], fault="fault_scraper",
+         limit_req=True),
+    Spec("nginx_ratelimit_429", "ratelimit", "nginx",
+         "As nginx_ratelimit, but nginx answers the rejected requests with limit_req_status 429 (no 5xx from the "
+         "limiter).", ["ratelimit"], fault="fault_scraper", limit_req=True, limit_req_status=429),
+    Spec("redis_killed", "service.down", "redis",
+         "redis-server was killed with SIGKILL (no shutdown lines in its log) and not restarted; the app's Redis "
+         "calls fail with ConnectionError (Error 111 ... Connection refused) -> 500 on /api/items/<id> and orders.",
+         ["conn.refused", "http.5xx"], fault="fault_redis_kill"),
+    Spec("redis_maxmemory", "proc.oom", "redis",
+         "Redis runs with maxmemory 8mb and maxmemory-policy noeviction. From the fault time a batch job stores "
+         "session blobs until Redis is full, and keeps retrying; every write the app makes (INCR, SET of the item cache) is then refused: "
+         "'OOM command not allowed when used memory > 'maxmemory'.' (redis ResponseError) -> 500s. Redis logs "
+         "nothing at notice level.", ["http.5xx"], fault="fault_redis_fill", redis_maxmemory="8mb"),
+    Spec("db_disk_full", "resource.disk_full", "postgres",
+         "PostgreSQL's data directory is on a small tmpfs. From the fault time a bulk audit import writes large rows "
+         "until the file system is full: postgres logs 'could not extend file ... No space left on device' (and may "
+         "PANIC on WAL writes); the app's writes fail with 500s.", ["http.5xx"], fault="fault_fill_disk",
+         pg_tmpfs_mb=72),
+    Spec("healthy_2", "", "", "Normal traffic, no incident (ordinary 404s, slow /api/export statements).", []),
+    Spec("red_herring", "", "", "Normal traffic with harmless noise early on: a Redis CLIENT PAUSE of 1.2 s "
+         "(cache reads retried), one failed psql login with a wrong password by a human, and a scanner requesting "
+         "a few non-existent paths (404). No incident.", [], harmless="harmless_noise"),
+    Spec("db_restart_late", "db.connection_terminated", "postgres",
+         "PostgreSQL was restarted (pg_ctl restart -m fast) late in the run, after a longer healthy period, with 3 "
+         "users; the app's pooled connections die (OperationalError) until the pool reconnects.",
+         ["conn.reset", "conn.refused", "http.5xx"], fault="fault_pg_restart", healthy_s=45, after_s=30, users=3),
+    Spec("app_sigkill", "proc.oom", "app",
+         "shop-api is killed with SIGKILL three times, 8 s apart, the way the kernel OOM killer kills it when nothing "
+         "reads the cgroup's OOM events: the supervisor only records 'Main process exited, code=killed, "
+         "status=9/KILL' and restarts it after 1 s. In-flight requests are cut off; 502s.",
+         ["conn.reset_before_headers", "conn.refused", "http.5xx"], fault="fault_sigkill", supervised=True),
+    Spec("pool_leak", "pool.exhausted", "app",
+         "A code path of shop-api (/api/report?detail=1) checks out a pooled connection and never returns it. From the "
+         "fault time a client calls it every few seconds; the pool (size 5, overflow 5, timeout 3 s) drains and other "
+         "requests fail with 'QueuePool limit of size 5 overflow 5 reached, connection timed out' (503). Postgres is "
+         "healthy (the leaked sessions sit idle).", ["http.5xx"], fault="fault_pool_leak",
+         app={"leak_conns": True, "pool_timeout": 3}),
+    Spec("pg_backend_killed", "proc.crash", "postgres",
+         "A postgres backend serving the app is killed with SIGKILL three times, 8 s apart: the postmaster logs "
+         "'server process (PID n) was terminated by signal 9: Killed', terminates every other session and runs crash "
+         "recovery; the app's sessions break (server closed the connection unexpectedly / the database system is in "
+         "recovery mode) and requests fail with 500 until it reconnects.", ["db.connection_terminated", "conn.reset",
+                                                                           "http.5xx"], fault="fault_kill_backend"),
+    Spec("app_db_port_mismatch", "config.port_mismatch", "app config",
+         "shop-api is redeployed (supervisor stop/start) with a wrong database port (postgres listens on +2, the new "
+         "config says +7). The new process fails its start-up database check (psycopg2 OperationalError: connection "
+         "to server at 127.0.0.1, port N failed: Connection refused, uncaught traceback on stderr) and exits 1; the "
+         "supervisor restarts it every second; nginx gets connection refused (502).",
+         ["conn.refused", "proc.crash", "http.5xx"], fault="fault_bad_db_port", supervised=True),
+    Spec("nginx_worker_connections", "resource.fd_exhausted", "nginx",
+         "nginx runs with worker_connections 12 (one worker). From the fault time 8 clients call the slow /api/export "
+         "(1.2 s each) besides the users: each proxied request holds two connections, so nginx runs out: "
+         "'12 worker_connections are not enough' ([alert]) and requests fail. The app and databases are healthy.",
+         ["resource.fd_exhausted"], fault="fault_export_surge", worker_connections=12),
+    Spec("app_segfault", "proc.crash", "app",
+         "shop-api dies with SIGSEGV (faulthandler dump on stderr) three times, 8 s apart; the supervisor restarts it "
+         "after 1 s each time (code=dumped, status=11/SEGV). In-flight requests are cut off; 502s.",
+         ["conn.reset_before_headers", "conn.refused", "http.5xx"], fault="fault_segv", supervised=True),
+]}
+
+
+class Lab:
+    def __init__(self, spec: Spec, out: Path, port: int, keep: bool = False):
+        self.spec = spec
+        self.keep = keep                      # keep the servers' work directory after the run
+        self.out = out / spec.name
+        self.port = port                      # nginx; postgres +2, redis +3, app +10
+        self.pg_port, self.redis_port, self.app_port = port + 2, port + 3, port + 10
+        self.base = Path(f"/tmp/shoplab/{spec.name}-{port}")
+        self.events: list[dict] = []
+        self.traffic: dict[str, dict[str, int]] = {}
+        self.stop_traffic = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.app_proc: subprocess.Popen | None = None
+        self.sup_log = None
+        self.app_stopping = False
+        self.fault_at: str | None = None
+        self.cgroup: Path | None = None
+        self.restarts = 0
+        self.redeploying = False
+        self.db_port_override: int | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    def event(self, what: str) -> None:
+        self.events.append({"at": now_iso(), "what": what})
+        print(f"  {self.events[-1]['at']} {what}", flush=True)
+
+    def pg_admin(self):
+        return psycopg2.connect(host=str(self.base / "pgsock"), port=self.pg_port, user="postgres", dbname="appdb")
+
+    def start_postgres(self) -> None:
+        pgdata = self.base / "pgdata"
+        if self.spec.pg_tmpfs_mb:
+            pgdata.mkdir(parents=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.spec.pg_tmpfs_mb}m", "tmpfs", str(pgdata)],
+                           check=True)
+        (self.base / "pgsock").mkdir(parents=True, exist_ok=True)
+        (self.base / "logs").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["chown", "-R", "postgres", str(self.base)], check=True)
+        wal = ["--wal-segsize=1"] if self.spec.pg_tmpfs_mb else []
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN_PG}/initdb", "-D", str(pgdata), "-U", "postgres",
+                        "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", *wal],
+                       check=True, stdout=subprocess.DEVNULL)
+        conf = {
+            "listen_addresses": "'127.0.0.1'", "port": self.pg_port, "unix_socket_directories": f"'{self.base}/pgsock'",
+            "max_connections": 100, "log_line_prefix": "'%m [%p] %q%u@%d '", "log_connections": "on",
+            "log_disconnections": "on", "log_min_duration_statement": 500, "log_lock_waits": "on",
+            "log_statement": "'ddl'", "logging_collector": "off", "log_timezone": "'UTC'", "lc_messages": "'C'",
+            "shared_buffers": "'16MB'",
+        }
+        if self.spec.pg_tmpfs_mb:
+            conf.update({"min_wal_size": "'2MB'", "max_wal_size": "'4MB'"})
+        with open(pgdata / "postgresql.conf", "a") as f:
+            f.writelines(f"{k} = {v}\n" for k, v in conf.items())
+        self.pg_log = self.base / "logs" / "postgresql.log"
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN_PG}/pg_ctl", "-D", str(pgdata), "-l", str(self.pg_log),
+                        "-w", "start"], check=True, stdout=subprocess.DEVNULL)
+        c = psycopg2.connect(host=str(self.base / "pgsock"), port=self.pg_port, user="postgres", dbname="postgres")
+        c.autocommit = True
+        cur = c.cursor()
+        cur.execute("CREATE ROLE app LOGIN PASSWORD 'app-secret'")
+        cur.execute("CREATE DATABASE appdb OWNER app")
+        c.close()
+        c = psycopg2.connect(host=str(self.base / "pgsock"), port=self.pg_port, user="app", dbname="appdb")
+        cur = c.cursor()
+        cur.execute("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2) NOT NULL)")
+        cur.execute("INSERT INTO items SELECT g, 'item ' || g, (g % 97) + 0.99 FROM generate_series(1, 1000) g")
+        cur.execute("CREATE TABLE orders (id serial PRIMARY KEY, item_id int, amount int, created timestamptz DEFAULT now())")
+        cur.execute("INSERT INTO orders(item_id, amount) SELECT g % 1000 + 1, g % 300 FROM generate_series(1, 2000) g")
+        cur.execute("CREATE TABLE audit (id serial PRIMARY KEY, payload text)")
+        c.commit()
+        c.close()
+        self.event(f"postgres up on 127.0.0.1:{self.pg_port} (max_connections=100)")
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN_PG}/pg_ctl", "-D", str(self.base / "pgdata"),
+                        "-l", str(self.pg_log), *args], stdout=subprocess.DEVNULL, check=False)
+
+    def start_redis(self) -> None:
+        self.redis_log = self.base / "logs" / "redis.log"
+        self.procs["redis"] = subprocess.Popen(
+            [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--logfile", str(self.redis_log),
+             "--loglevel", "notice", "--save", "", "--appendonly", "no", "--dir", str(self.base),
+             "--daemonize", "no",
+             *(["--maxmemory", self.spec.redis_maxmemory, "--maxmemory-policy", "noeviction"]
+               if self.spec.redis_maxmemory else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        self.event(f"redis up on 127.0.0.1:{self.redis_port} (maxclients=10000)")
+
+    def start_nginx(self) -> None:
+        n = self.base / "nginx"
+        (n / "www" / "static").mkdir(parents=True, exist_ok=True)
+        (n / "www" / "static" / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>\n')
+        (n / "www" / "static" / "app.js").write_text("console.log('shop');\n" * 40)
+        limit_zone = "limit_req_zone $binary_remote_addr zone=api:1m rate=10r/s;" if self.spec.limit_req else ""
+        limit = "limit_req zone=api burst=5 nodelay;" if self.spec.limit_req else ""
+        if self.spec.limit_req_status:
+            limit += f" limit_req_status {self.spec.limit_req_status};"
+        self.nginx_logs = self.base / "logs"
+        (n / "nginx.conf").write_text(f"""
+worker_processes 1;
+error_log {self.nginx_logs}/nginx-error.log warn;
+pid {n}/nginx.pid;
+events {{ worker_connections {self.spec.worker_connections}; }}
+http {{
+    log_format lab '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+                   '"$http_referer" "$http_user_agent" $upstream_addr $upstream_status $request_time $upstream_response_time';
+    access_log {self.nginx_logs}/nginx-access.log lab;
+    client_body_temp_path {n}/client_body; proxy_temp_path {n}/proxy; fastcgi_temp_path {n}/fastcgi;
+    uwsgi_temp_path {n}/uwsgi; scgi_temp_path {n}/scgi;
+    {limit_zone}
+    server {{
+        listen 127.0.0.1:{self.port};
+        server_name shop.lab.local;
+        location /static/ {{ root {n}/www; }}
+        location /api/ {{
+            {limit}
+            proxy_pass http://127.0.0.1:{self.app_port};
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 5s;
+        }}
+        location / {{ return 404; }}
+    }}
+}}
+""")
+        subprocess.run(["chown", "-R", "nobody", str(n)], check=True)
+        subprocess.run([NGINX, "-p", str(n), "-c", str(n / "nginx.conf")], check=True)
+        self.event(f"nginx up on 127.0.0.1:{self.port} -> upstream 127.0.0.1:{self.app_port}")
+
+    # ------------------------------------------------------------------ the app and its supervisor
+    def app_argv(self) -> list[str]:
+        argv = [sys.executable, "-X", "faulthandler", str(HERE / "shop_api.py"), "--port", str(self.app_port),
+                "--db-port", str(self.db_port_override or self.pg_port), "--redis-port", str(self.redis_port)]
+        for k, v in self.spec.app.items():
+            flag = "--" + k.replace("_", "-")
+            argv += [flag] if v is True else [flag, str(v)]
+        return argv
+
+    def sup(self, text: str) -> None:
+        if self.sup_log:
+            self.sup_log.write(f"{now_iso()} supervisor[{os.getpid()}]: {text}\n")
+            self.sup_log.flush()
+
+    def spawn_app(self) -> None:
+        spec = self.spec
+        cg = self.cgroup
+
+        def pre():
+            if spec.app_as_mb:
+                resource.setrlimit(resource.RLIMIT_AS, (spec.app_as_mb << 20, spec.app_as_mb << 20))
+            if spec.app_nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (spec.app_nofile, spec.app_nofile))
+            if cg:
+                (cg / "cgroup.procs").write_text(str(os.getpid()))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if spec.app_as_mb:
+            env["MALLOC_ARENA_MAX"] = "2"
+        self.app_proc = subprocess.Popen(self.app_argv(), stdout=self.app_out, stderr=self.app_out, preexec_fn=pre,
+                                         env=env)
+        self.sup(f"Started shop-api.service (pid {self.app_proc.pid}).")
+
+    def oom_kills(self) -> int:
+        if not self.cgroup:
+            return 0
+        for line in (self.cgroup / "memory.oom_control").read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+        return 0
+
+    def watch_app(self) -> None:
+        while True:
+            proc = self.app_proc
+            rc = proc.wait()
+            if self.app_stopping:
+                return
+            while self.redeploying or self.app_proc is not proc and self.app_proc.poll() is None:
+                if self.app_proc is not proc:
+                    break
+                time.sleep(0.05)
+            if self.app_proc is not proc:     # a redeploy replaced it: watch the new process
+                continue
+            if not self.spec.supervised:
+                self.event(f"app exited rc={rc} (not supervised)")
+                return
+            oom_before = getattr(self, "_oom_seen", 0)
+            oom_now = self.oom_kills()
+            if oom_now > oom_before:
+                self._oom_seen = oom_now
+                self.sup("shop-api.service: A process of this unit has been killed by the OOM killer.")
+            if rc < 0:
+                sig = signal.Signals(-rc)
+                code = "dumped" if sig in (signal.SIGSEGV, signal.SIGABRT) else "killed"
+                self.sup(f"shop-api.service: Main process exited, code={code}, status={-rc}/{sig.name[3:]}")
+                result = "oom-kill" if oom_now > oom_before else ("core-dump" if code == "dumped" else "signal")
+            else:
+                self.sup(f"shop-api.service: Main process exited, code=exited, status={rc}")
+                result = "exit-code"
+            self.sup(f"shop-api.service: Failed with result '{result}'.")
+            self.event(f"app exited rc={rc}" + (" (OOM kill)" if result == "oom-kill" else ""))
+            time.sleep(1.0)
+            self.restarts += 1
+            self.sup(f"shop-api.service: Scheduled restart job, restart counter is at {self.restarts}.")
+            self.spawn_app()
+
+    def start_app(self) -> None:
+        (self.base / "logs").mkdir(parents=True, exist_ok=True)
+        self.app_out = open(self.base / "logs" / "app.log", "ab", buffering=0)
+        if self.spec.supervised:
+            self.sup_log = open(self.base / "logs" / "supervisor.log", "a")
+        if self.spec.app_memory_mb:
+            self.cgroup = Path(f"/sys/fs/cgroup/memory/shoplab-{self.spec.name}-{self.port}")
+            self.cgroup.mkdir(exist_ok=True)
+            (self.cgroup / "memory.limit_in_bytes").write_text(str(self.spec.app_memory_mb << 20))
+            sw = self.cgroup / "memory.memsw.limit_in_bytes"
+            if sw.exists():
+                try:
+                    sw.write_text(str(self.spec.app_memory_mb << 20))
+                except OSError:
+                    pass
+        self.spawn_app()
+        threading.Thread(target=self.watch_app, daemon=True).start()
+        for _ in range(50):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.app_port, timeout=2)
+                c.request("GET", "/healthz")
+                c.getresponse().read()
+                c.close()
+                break
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.1)
+
+    # ------------------------------------------------------------------ traffic
+    def stream(self, name: str, workers: int, pick, pause: tuple[float, float]) -> None:
+        self.traffic.setdefault(name, {})
+        self.event(f"traffic stream '{name}' started ({workers} workers)")
+        stop = threading.Event()
+
+        def work():
+            ua = random.choice(UAS)
+            while not self.stop_traffic.is_set() and not stop.is_set():
+                method, path = pick()
+                try:
+                    c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+                    c.request(method, path, body=b"{}" if method == "POST" else None,
+                              headers={"Host": "shop.lab.local", "User-Agent": ua, "Content-Type": "application/json"})
+                    r = c.getresponse()
+                    r.read()
+                    key = str(r.status)
+                    c.close()
+                except (OSError, http.client.HTTPException) as e:
+                    key = type(e).__name__
+                counts = self.traffic[name]
+                counts[key] = counts.get(key, 0) + 1
+                time.sleep(random.uniform(*pause))
+        for _ in range(workers):
+            t = threading.Thread(target=work, daemon=True)
+            t.start()
+            self.threads.append(t)
+        return stop
+
+    @staticmethod
+    def user_request() -> tuple[str, str]:
+        r = random.random()
+        if r < 0.40:
+            return "GET", f"/api/items/{random.randint(1, 1010)}"
+        if r < 0.55:
+            return "GET", "/api/items"
+        if r < 0.68:
+            return "GET", f"/api/search?q={random.choice(['1', '2', '3', 'item+4', '77'])}"
+        if r < 0.78:
+            return "POST", "/api/orders"
+        if r < 0.90:
+            return "GET", random.choice(["/static/logo.svg", "/static/app.js"])
+        if r < 0.95:
+            return "GET", "/api/export"
+        return "GET", random.choice(["/favicon.ico", "/robots.txt", "/api/v1/items"])
+
+    # ------------------------------------------------------------------ faults
+    def fault_redis_down(self) -> None:
+        self.event(f"FAULT: redis (pid {self.procs['redis'].pid}) stopped with SIGTERM and not restarted")
+        self.procs["redis"].send_signal(signal.SIGTERM)
+
+    def fault_redis_kill(self) -> None:
+        self.event(f"FAULT: redis (pid {self.procs['redis'].pid}) killed with SIGKILL and not restarted")
+        self.procs["redis"].kill()
+
+    def fault_redis_fill(self) -> None:
+        import redis
+        self.event("FAULT: a batch job stores 4 KB session blobs in redis until it is full (maxmemory, noeviction)")
+        def run():
+            r = redis.Redis(port=self.redis_port)
+            blob = os.urandom(4 * 1024)      # small values: Redis is full for small writes too
+            refused = 0
+            t_end = time.time() + 35
+            i = 0
+            while time.time() < t_end:       # the job retries its writes, so Redis stays full
+                try:
+                    r.set(f"batch:session:{i}", blob)
+                    i += 1
+                except redis.ResponseError as e:
+                    if not refused:
+                        self.event(f"batch job refused after {i} blobs: {e}")
+                    refused += 1
+                    time.sleep(0.05)
+            self.event(f"batch job gave up ({refused} refused writes)")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_report_leak(self) -> None:
+        self.event("FAULT: a client starts requesting /api/report (each report, 4 MB, stays referenced: a leak)")
+        self.stream("report-client", 2, lambda: ("GET", "/api/report?kb=4096"), (0.2, 0.4))
+
+    def fault_app_slow(self) -> None:
+        self.event("FAULT: admin POST /admin/reindex?seconds=25: the app holds its price lock for 25 s")
+        c = http.client.HTTPConnection("127.0.0.1", self.app_port, timeout=5)
+        c.request("POST", "/admin/reindex?seconds=25")
+        c.getresponse().read()
+
+    def fault_migration_lock(self) -> None:
+        def run():
+            c = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app", password="app-secret",
+                                 dbname="appdb", application_name="migrate")
+            cur = c.cursor()
+            cur.execute("ALTER TABLE items ADD COLUMN note text")
+            time.sleep(20)
+            c.commit()
+            c.close()
+            self.event("migration committed (lock released)")
+        self.event("FAULT: migration session takes ACCESS EXCLUSIVE lock on items for 20 s (ALTER TABLE items ADD COLUMN)")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_pg_terminate(self) -> None:
+        def run():
+            c = self.pg_admin()
+            c.autocommit = True
+            for _ in range(10):
+                cur = c.cursor()
+                cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE usename = 'app' AND pid <> pg_backend_pid()")
+                n = cur.fetchone()[0]
+                self.event(f"pg_terminate_backend on {n} app sessions")
+                time.sleep(2)
+            c.close()
+        self.event("FAULT: admin job terminates every app session (pg_terminate_backend) every 2 s for 20 s")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_exports(self) -> None:
+        self.event("FAULT: an export client starts calling /api/export (each call leaks its spool file descriptor)")
+        self.stream("exports", 2, lambda: ("GET", "/api/export"), (0.1, 0.3))
+
+    def fault_scraper(self) -> None:
+        self.event("FAULT: a scraper on the same client address requests /api/items/<id> fast (3 workers)")
+        self.stream("scraper", 3, lambda: ("GET", f"/api/items/{random.randint(1, 1000)}"), (0.03, 0.06))
+
+    def fault_fill_disk(self) -> None:
+        def run():
+            c = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app", password="app-secret",
+                                 dbname="appdb", application_name="audit-import")
+            cur = c.cursor()
+            for i in range(400):
+                try:
+                    cur.execute("INSERT INTO audit(payload) SELECT md5(random()::text) || repeat(md5(g::text), 60) "
+                                "FROM generate_series(1, 4000) g")
+                    c.commit()
+                except psycopg2.Error as e:
+                    self.event(f"audit import failed: {str(e).splitlines()[0]}")
+                    try:
+                        c.rollback()
+                    except psycopg2.Error:
+                        break
+                    time.sleep(1)
+                    if i > 50:
+                        break
+                time.sleep(0.05)
+        self.event("FAULT: bulk audit import fills postgres' data directory (tmpfs)")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_pg_restart(self) -> None:
+        self.event("FAULT: pg_ctl restart -m fast")
+        self.pg_ctl("-m", "fast", "-w", "restart")
+        self.event("postgres back up")
+
+    def fault_pool_leak(self) -> None:
+        self.event("FAULT: a client calls /api/report?detail=1, which leaks a pooled connection per call")
+        self.stream("report-detail", 1, lambda: ("GET", "/api/report?detail=1"), (1.5, 2.5))
+
+    def fault_kill_backend(self) -> None:
+        def run():
+            c = self.pg_admin()
+            c.autocommit = True
+            for _ in range(3):
+                try:
+                    cur = c.cursor()
+                    cur.execute("SELECT pid FROM pg_stat_activity WHERE usename = 'app' ORDER BY backend_start LIMIT 1")
+                    row = cur.fetchone()
+                except psycopg2.Error:
+                    c = self.pg_admin()
+                    c.autocommit = True
+                    continue
+                if row:
+                    self.event(f"SIGKILL to postgres backend pid {row[0]}")
+                    os.kill(row[0], signal.SIGKILL)
+                time.sleep(8)
+                try:
+                    c.close()
+                except psycopg2.Error:
+                    pass
+                for _ in range(20):
+                    try:
+                        c = self.pg_admin()
+                        c.autocommit = True
+                        break
+                    except psycopg2.Error:
+                        time.sleep(0.5)
+        self.event("FAULT: a postgres backend of the app is killed with SIGKILL, 3 times 8 s apart")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_bad_db_port(self) -> None:
+        bad = self.pg_port + 5
+        self.event(f"FAULT: redeploy shop-api with --db-port {bad} (postgres listens on {self.pg_port})")
+        self.redeploying = True
+        self.sup("Stopping shop-api.service...")
+        self.app_proc.send_signal(signal.SIGTERM)
+        self.app_proc.wait(10)
+        self.sup("shop-api.service: Deactivated successfully.")
+        self.sup("Stopped shop-api.service.")
+        self.db_port_override = bad
+        self.spawn_app()
+        self.redeploying = False
+
+    def fault_export_surge(self) -> None:
+        self.event("FAULT: 8 clients start calling /api/export (1.2 s each)")
+        self.stream("export-surge", 8, lambda: ("GET", "/api/export"), (0.05, 0.2))
+
+    def fault_segv(self) -> None:
+        self.signal_app(signal.SIGSEGV)
+
+    def fault_sigkill(self) -> None:
+        self.signal_app(signal.SIGKILL)
+
+    def signal_app(self, sig: signal.Signals) -> None:
+        def run():
+            for i in range(3):
+                p = self.app_proc
+                if p and p.poll() is None:
+                    self.event(f"{sig.name} to app pid {p.pid}")
+                    p.send_signal(sig)
+                time.sleep(8)
+        self.event(f"FAULT: the app dies with {sig.name}, 3 times 8 s apart (supervisor restarts it)")
+        threading.Thread(target=run, daemon=True).start()
+
+    def harmless_noise(self) -> None:
+        self.event("harmless: redis CLIENT PAUSE 1200 ms")
+        subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "PAUSE", "1200"], stdout=subprocess.DEVNULL,
+                       check=False)
+        time.sleep(2)
+        self.event("harmless: one psql login with a wrong password")
+        try:
+            psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app", password="wrong", dbname="appdb",
+                             application_name="psql").close()
+        except psycopg2.Error:
+            pass
+        self.event("harmless: a scanner requests a few non-existent paths")
+        for p in ["/wp-login.php", "/.env", "/admin", "/phpmyadmin/", "/.git/config", "/api/v2/items"]:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", p, headers={"Host": "shop.lab.local", "User-Agent": "zgrab/0.x"})
+                c.getresponse().read()
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> None:
+        if self.base.exists():
+            self.teardown_mount()
+            shutil.rmtree(self.base)
+        self.base.mkdir(parents=True)
+        os.chmod(self.base, 0o755)
+        try:
+            self.start_postgres()
+            self.start_redis()
+            self.start_app()
+            self.start_nginx()
+            self.stream("users", self.spec.users, self.user_request, (0.25, 0.5))
+            if self.spec.harmless:
+                time.sleep(8)
+                getattr(self, self.spec.harmless)()
+                time.sleep(self.spec.healthy_s - 8)
+            else:
+                time.sleep(self.spec.healthy_s)
+            if self.spec.fault:
+                self.fault_at = now_iso()
+                getattr(self, self.spec.fault)()
+            time.sleep(self.spec.after_s)
+            self.stop_traffic.set()
+            for t in self.threads:
+                t.join(timeout=16)
+            time.sleep(0.5)
+            self.collect()
+        finally:
+            self.teardown()
+
+    def collect(self) -> None:
+        if self.out.exists():
+            shutil.rmtree(self.out)
+        files = {"nginx/access.log": "nginx-access.log", "nginx/error.log": "nginx-error.log",
+                 "postgres/postgresql.log": "postgresql.log", "app/app.log": "app.log", "redis/redis.log": "redis.log"}
+        if self.spec.supervised:
+            files["app/supervisor.log"] = "supervisor.log"
+        sizes = {}
+        for dest, src in files.items():
+            p = self.out / dest
+            p.parent.mkdir(parents=True, exist_ok=True)
+            data = (self.base / "logs" / src).read_bytes() if (self.base / "logs" / src).exists() else b""
+            if data and not data.endswith(b"\n"):
+                data = data[: data.rfind(b"\n") + 1]      # a half-written last line is dropped
+            p.write_bytes(data)
+            sizes[dest] = len(data)
+        s = self.spec
+        truth = {"scenario": s.name, "root_cause": s.root_cause, "component": s.component,
+                 "fault_injected_at": self.fault_at, "description": s.description, "expected_symptoms": s.symptoms,
+                 "events": self.events, "traffic": self.traffic, "files": sizes, "lab": "logtriage lab/run_scenario.py"}
+        (self.out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+        print(f"  wrote {self.out} {sizes}", flush=True)
+
+    def teardown_mount(self) -> None:
+        pgdata = self.base / "pgdata"
+        if os.path.ismount(pgdata):
+            subprocess.run(["umount", "-l", str(pgdata)], check=False)
+
+    def teardown(self) -> None:
+        self.stop_traffic.set()
+        self.app_stopping = True
+        n = self.base / "nginx"
+        if (n / "nginx.pid").exists():
+            subprocess.run([NGINX, "-p", str(n), "-c", str(n / "nginx.conf"), "-s", "quit"], stderr=subprocess.DEVNULL,
+                           check=False)
+        if self.app_proc and self.app_proc.poll() is None:
+            self.app_proc.send_signal(signal.SIGTERM)
+            try:
+                self.app_proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.app_proc.kill()
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if (self.base / "pgdata" / "postmaster.pid").exists():
+            self.pg_ctl("-m", "immediate", "stop")
+        if self.cgroup and self.cgroup.exists():
+            time.sleep(0.5)
+            try:
+                self.cgroup.rmdir()
+            except OSError:
+                pass
+        self.teardown_mount()
+        if self.sup_log:
+            self.sup_log.close()
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
+    ap.add_argument("--out", default="/tmp/lab_scenarios", help="directory to write scenario dirs to")
+    ap.add_argument("--port", type=int, default=29000, help="first port (each scenario uses port..port+10)")
+    ap.add_argument("--healthy", type=float, help="seconds of normal traffic before the fault (default: the spec's)")
+    ap.add_argument("--after", type=float, help="seconds after the fault (default: the spec's)")
+    ap.add_argument("--users", type=int, help="concurrent ordinary users (default: the spec's, 2)")
+    ap.add_argument("--suffix", default="", help="appended to the scenario directory's name, for a second run")
+    ap.add_argument("--keep", action="store_true", help="keep /tmp/shoplab/<scenario>-<port>/ after the run")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args()
+    if a.list:
+        for s in SPECS.values():
+            print(f"{s.name:22} {s.root_cause or 'no incident':26} {s.component}")
+        return 0
+    if os.geteuid() != 0:
+        print("the lab needs root (postgres via runuser, cgroup, tmpfs)", file=sys.stderr)
+        return 2
+    names = a.scenarios or list(SPECS)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        spec = SPECS[name]
+        changes = {k: v for k, v in (("healthy_s", a.healthy), ("after_s", a.after), ("users", a.users)) if v}
+        if changes or a.suffix:
+            spec = dataclasses.replace(spec, name=spec.name + a.suffix, **changes)
+        print(f"== {name}", flush=True)
+        Lab(spec, out, a.port + 20 * i, keep=a.keep).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
