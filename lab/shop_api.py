@@ -251,7 +251,12 @@ def main() -> None:
     ap.add_argument("--lock-timeout-ms", type=int, default=0)
     ap.add_argument("--leak-fds", action="store_true")
     ap.add_argument("--leak-conns", action="store_true")
+    ap.add_argument("--config", help="a JSON file whose keys override the options above (pool_size, ...)")
     a = ap.parse_args()
+    if a.config:
+        with open(a.config) as f:
+            for k, v in json.load(f).items():
+                setattr(a, k, v)
     log("INFO", f"starting shop-api version {VERSION}", pid=os.getpid(), db=f"{a.db_host}:{a.db_port}/appdb",
         redis=f"{a.redis_host}:{a.redis_port}", db_pool_size=a.pool_size, db_max_overflow=a.max_overflow,
         db_pool_timeout=a.pool_timeout)
