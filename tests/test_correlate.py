@@ -345,3 +345,29 @@ def test_a_client_configured_for_the_wrong_database_port_is_a_port_mismatch_in_i
     assert (top["id"], top["component"]) == ("config.port_mismatch", "app config")
     assert "127.0.0.1:5433" in top["explanation"] and "127.0.0.1:5432" in top["explanation"]
     assert order(doc).index(("proc.crash", "app")) > 0
+
+
+def test_a_database_host_name_that_does_not_resolve_blames_the_clients_config(tmp_path):
+    # shop-api redeployed with a database host that does not exist: the start-up check fails in the
+    # name lookup, the process exits 1 and is restarted, nginx gets refused
+    def startup_failure(t: float) -> list[str]:
+        return [app(t, "starting shop-api version 1.8.2"),
+                "Traceback (most recent call last):",
+                '  File "/srv/shop-api/app.py", line 301, in main',
+                ('sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) could not translate host name '
+                 '"db-primary.shop.invalid" to address: Name or service not known')]
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    sup = []
+    for k in range(12):
+        t = 60 + k * 1.5
+        app_lines += startup_failure(t)
+        stamp = at(t + 0.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        sup += [f"{stamp} supervisor[1507]: shop-api.service: Main process exited, code=exited, status=1",
+                f"{stamp} supervisor[1507]: shop-api.service: Failed with result 'exit-code'."]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup})
+    ids = order(doc)
+    assert ids[0] == ("dns.failure", "app config")
+    assert ids.index(("proc.crash", "app")) > 0      # the restart loop is the failed lookup's effect

@@ -117,6 +117,32 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
         c.phrase = f"{svc} did not answer {proxy} in time (upstream {target})"
 
 
+# a resolver that failed or timed out, rather than a name that does not exist (NXDOMAIN)
+_RESOLVER_TROUBLE = (r"(?i)EAI_AGAIN|Temporary failure in name resolution|server misbehaving|i/o timeout"
+                     r"|timed out|SERVFAIL|resolver")
+
+
+def blame_unresolved_names(ev: pl.DataFrame, class_cands: list[Candidate]) -> None:
+    """Name the configuration of whoever looked up a name that does not exist (in place).
+
+    `could not translate host name "db-primary.shop.invalid" to address: Name or service not known`
+    (NXDOMAIN) says the name a client was given is wrong: the fix is in that client's configuration,
+    as with a port mismatch (`app config`). A resolver that fails or times out (EAI_AGAIN, "Temporary
+    failure in name resolution") is not the client's configuration and keeps the rule's blame.
+    """
+    for c in [c for c in class_cands if c.id == "dns.failure"]:
+        rows = ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
+        if rows.height == 0:
+            continue
+        col = "raw" if "raw" in rows.columns else "text"
+        transient = rows[col].fill_null("").str.contains(_RESOLVER_TROUBLE).sum()
+        if transient * 2 >= rows.height:
+            continue
+        client = rows["component"].mode().sort()[0]
+        c.component = f"{client} config"
+        c.phrase = f"{client} was configured with a host name that does not resolve"
+
+
 def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start: dt.datetime,
           end: dt.datetime, class_cands: list[Candidate], layers: dict[str, str]) -> list[Candidate]:
     """Incident-level candidates (config.port_mismatch, service.down) for one incident.
@@ -127,6 +153,7 @@ def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start
     out: list[Candidate] = []
     listens = listen_map(signals)
     blame_slow_upstream(ev, class_cands, listens, end, layers)
+    blame_unresolved_names(ev, class_cands)
     crashed = {c.component for c in class_cands if c.id in ("proc.crash", "proc.oom")}
     for target, rows in refused_targets(ev).items():
         hp = split_hostport(target)
