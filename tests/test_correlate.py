@@ -371,3 +371,23 @@ def test_a_database_host_name_that_does_not_resolve_blames_the_clients_config(tm
     ids = order(doc)
     assert ids[0] == ("dns.failure", "app config")
     assert ids.index(("proc.crash", "app")) > 0      # the restart loop is the failed lookup's effect
+
+
+def test_a_stalled_redis_is_blamed_for_the_apps_read_timeouts(tmp_path):
+    # Redis stops answering (paused); the app retries (WARNING), then fails the request (ERROR)
+    def line(t: float, level: str, msg: str) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}", '
+                f'"error": "TimeoutError: Timeout reading from socket"}}')
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    for i in range(15):
+        t = 60 + i * 1.5
+        app_lines += [line(t, "WARNING", "redis call failed, retrying"), line(t + 0.6, "WARNING",
+                      "redis call failed, retrying"), line(t + 1.2, "ERROR", "request failed")]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(61.2 + i * 1.5, 500) for i in range(15)],
+        "app/app.log": app_lines,
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"]})
+    assert order(doc)[0] == ("timeout.upstream", "redis")
+
