@@ -391,3 +391,15 @@ def test_a_stalled_redis_is_blamed_for_the_apps_read_timeouts(tmp_path):
                             "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"]})
     assert order(doc)[0] == ("timeout.upstream", "redis")
 
+
+def test_tls_spoken_to_a_plaintext_upstream_blames_the_proxys_config(tmp_path):
+    # proxy_pass https:// to a service that speaks plain HTTP: every handshake fails, 502
+    def handshake(t: float, conn: int) -> str:
+        return nginx_error(t, "SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) "
+                              'while SSL handshaking to upstream, client: 127.0.0.1, server: shop, request: "GET '
+                              '/api/items HTTP/1.1", upstream: "https://127.0.0.1:3000/api/items", host: "shop"', conn)
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i * 0.5, 502) for i in range(40)],
+        "nginx/error.log": [handshake(60 + i * 0.5, i) for i in range(40)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
+    assert order(doc)[0] == ("tls.failure", "nginx config")
