@@ -218,11 +218,24 @@ SPECS = {s.name: s for s in [
          ["tls.failure", "http.5xx"], fault="fault_nginx_tls_upstream"),
     Spec("pg_batch_max_connections", "db.too_many_connections", "postgres",
          "PostgreSQL runs with max_connections=30. A batch job (another client, not the app) opens sessions until "
-         "postgres refuses it and holds them 25 s; the app's pool recycles its connections every 20 s and its new "
-         "connections are refused ('FATAL: sorry, too many clients already' / 'remaining connection slots are "
-         "reserved') -> OperationalError and 500s. Truth: the database refused sessions because its limit was reached "
+         "postgres refuses it and holds them 25 s, taking every slot that frees up; meanwhile 3 clients call the slow "
+         "/api/export, so the app's pool needs more connections than it holds, and its new connections are "
+         "refused ('FATAL: sorry, too many clients already' / 'remaining connection slots are reserved') -> "
+         "OperationalError and 500s. Truth: the database refused sessions because its limit was reached "
          "(db.too_many_connections / postgres), whoever filled it.", ["http.5xx"], fault="fault_batch_connections",
          pg_max_connections=30),
+    Spec("app_new_port", "config.port_mismatch", "nginx config",
+         "shop-api is redeployed (supervisor stop/start) listening on its port + 1 and logs the new address at start; "
+         "nginx's upstream still points at the old port, where nothing listens any more: connect() failed (111: "
+         "Connection refused) and 502 although the app is up (the lab's version of the dev port_mismatch, other "
+         "timings). Truth: config.port_mismatch / nginx config.", ["conn.refused", "http.5xx"],
+         fault="fault_app_new_port", supervised=True),
+    Spec("pool_idle_in_tx", "pool.exhausted", "app",
+         "A checkout code path of shop-api calls a slow payment provider (4 s) inside its database transaction, so "
+         "its sessions sit 'idle in transaction' holding pooled connections. From the fault time 5 clients check out; "
+         "the pool (size 3, overflow 2, timeout 3 s) runs dry and other requests fail with 'QueuePool limit of size 3 "
+         "overflow 2 reached, connection timed out' (503). Postgres is healthy. Truth: pool.exhausted / app.",
+         ["http.5xx"], fault="fault_checkout_hold", app={"pool_timeout": 3, "pool_size": 3, "max_overflow": 2}),
 ]}
 
 
@@ -248,6 +261,7 @@ class Lab:
         self.redeploying = False
         self.db_port_override: int | None = None
         self.db_host_override: str | None = None
+        self.app_port_override: int | None = None
         self.app_config: Path | None = None
         self.upstream = f"http://127.0.0.1:{self.app_port}"    # nginx's proxy_pass
 
@@ -369,7 +383,8 @@ http {{
 
     # ------------------------------------------------------------------ the app and its supervisor
     def app_argv(self) -> list[str]:
-        argv = [sys.executable, "-X", "faulthandler", str(HERE / "shop_api.py"), "--port", str(self.app_port),
+        argv = [sys.executable, "-X", "faulthandler", str(HERE / "shop_api.py"),
+                "--port", str(self.app_port_override or self.app_port),
                 "--db-port", str(self.db_port_override or self.pg_port), "--redis-port", str(self.redis_port)]
         if self.db_host_override:
             argv += ["--db-host", self.db_host_override]
@@ -695,6 +710,16 @@ http {{
         self.app_config.write_text('{\n  "pool_size": 5,\n  "pool_timeout": 5,\n}\n')
         self.redeploy_app(f"--config {self.app_config} (invalid JSON: a trailing comma)")
 
+    def fault_app_new_port(self) -> None:
+        self.app_port_override = self.app_port + 1
+        self.redeploy_app(f"--port {self.app_port_override} (nginx's upstream stays 127.0.0.1:{self.app_port})")
+
+    def fault_checkout_hold(self) -> None:
+        # 4 s: under nginx's proxy_read_timeout (5 s), so the checkouts themselves succeed
+        self.event("FAULT: 5 checkout clients call POST /api/checkout?hold=4 (each call waits 4 s inside its "
+                   "transaction: idle in transaction)")
+        self.stream("checkout", 5, lambda: ("POST", "/api/checkout?hold=4"), (0.1, 0.3))
+
     def fault_pg_stop(self) -> None:
         self.event("FAULT: pg_ctl stop -m fast, postgres not restarted")
         self.pg_ctl("-m", "fast", "-w", "stop")
@@ -728,13 +753,20 @@ http {{
                     self.event(f"batch job holds {len(conns)} sessions; next connect failed: {str(e).strip()}")
                     break
                 time.sleep(0.05)
-            time.sleep(25)
+            t_end = time.time() + 25
+            while time.time() < t_end:        # its workers take every slot that frees up
+                try:
+                    conns.append(psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app",
+                                                  password="app-secret", dbname="appdb", application_name="batch"))
+                except psycopg2.Error:
+                    time.sleep(0.2)
+            self.event(f"batch job closes its {len(conns)} sessions")
             for c in conns:
                 c.close()
-            self.event("batch job closed its sessions")
         self.event("FAULT: a batch job (application_name=batch, role app) opens sessions until postgres refuses, "
-                   "holds them 25 s")
+                   "holds them 25 s; 3 clients start calling the slow /api/export")
         threading.Thread(target=run, daemon=True).start()
+        self.stream("exports", 3, lambda: ("GET", "/api/export"), (0.2, 0.5))
 
     def fault_export_surge(self) -> None:
         self.event("FAULT: 8 clients start calling /api/export (1.2 s each)")

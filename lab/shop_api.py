@@ -7,6 +7,7 @@ exception), like the app of the dev scenarios; anything Python prints on stderr 
 Endpoints: GET /api/items/<id> (redis session check + cache, then postgres), GET /api/items,
 GET /api/search, GET /api/export (slow aggregate), POST /api/orders (redis + postgres),
 GET /api/report (keeps every report it built: the memory leak the OOM scenarios drive),
+POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario),
 POST /admin/reindex?seconds=N (rebuilds the price index while holding the price lock: the slow-app
 scenario), GET /healthz.
 """
@@ -145,6 +146,14 @@ class App:
         self.reports.append(bytes(blob))
         return 200, {"orders": n, "bytes": size}
 
+    def checkout(self, q: dict):
+        hold = float((q.get("hold") or ["0"])[0])
+        with self.engine.begin() as c:     # bug: calls the payment provider inside the transaction
+            c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": random.randint(1, 1000)})
+            time.sleep(hold)               # the session sits "idle in transaction", holding its connection
+            c.execute(text("INSERT INTO orders(item_id, amount) VALUES (1, 1)"))
+        return 201, {"checkout": True}
+
     def reindex(self, q: dict):
         seconds = float((q.get("seconds") or ["20"])[0])
 
@@ -189,6 +198,8 @@ def make_handler(app: App):
                     status, doc = app.order(q)
                 elif method == "GET" and path == "/api/report":
                     status, doc = app.report(q)
+                elif method == "POST" and path == "/api/checkout":
+                    status, doc = app.checkout(q)
                 elif method == "POST" and path == "/admin/reindex":
                     status, doc = app.reindex(q)
                 elif path == "/healthz":
