@@ -66,6 +66,8 @@ class Spec:
     worker_connections: int = 512
     pg_tmpfs_mb: int = 0
     pg_max_connections: int = 100
+    redis_maxclients: int = 0            # 0: Redis's default (10000)
+    nginx_port_offset: int = 0           # nginx's upstream is the app's port + this from the start
     users: int = 2
     harmless: str | None = None          # method name on Lab, run early in the healthy period
 
@@ -236,6 +238,17 @@ SPECS = {s.name: s for s in [
          "the pool (size 3, overflow 2, timeout 3 s) runs dry and other requests fail with 'QueuePool limit of size 3 "
          "overflow 2 reached, connection timed out' (503). Postgres is healthy. Truth: pool.exhausted / app.",
          ["http.5xx"], fault="fault_checkout_hold", app={"pool_timeout": 3, "pool_size": 3, "max_overflow": 2}),
+    Spec("nginx_wrong_port_at_start", "config.port_mismatch", "nginx config",
+         "nginx starts with an upstream of the app's port + 1, where nothing listens; the app runs and logged at start "
+         "the port it listens on. Every /api/ request fails from the first one (connect() failed (111: Connection "
+         "refused), 502); there is no healthy period before the fault. Truth: config.port_mismatch / nginx config.",
+         ["conn.refused", "http.5xx"], fault=None, healthy_s=0, nginx_port_offset=1),
+    Spec("redis_maxclients", "db.too_many_connections", "redis",
+         "Redis runs with maxclients 40. From the fault time batch workers open Redis connections and never close "
+         "them, for 25 s; once Redis is full 4 more users browse items (the app's redis pool needs more connections); Redis "
+         "refuses further clients ('ERR max number of clients reached'), so the app's new connections fail -> redis ConnectionError and 500s. Truth: the server refused a session because its "
+         "connection limit was reached (db.too_many_connections, TAXONOMY lists Redis' message) / redis.",
+         ["http.5xx"], fault="fault_redis_clients", redis_maxclients=40),
 ]}
 
 
@@ -263,7 +276,7 @@ class Lab:
         self.db_host_override: str | None = None
         self.app_port_override: int | None = None
         self.app_config: Path | None = None
-        self.upstream = f"http://127.0.0.1:{self.app_port}"    # nginx's proxy_pass
+        self.upstream = f"http://127.0.0.1:{self.app_port + spec.nginx_port_offset}"    # nginx's proxy_pass
 
     # ------------------------------------------------------------------ plumbing
     def event(self, what: str) -> None:
@@ -328,9 +341,10 @@ class Lab:
              "--loglevel", "notice", "--save", "", "--appendonly", "no", "--dir", str(self.base),
              "--daemonize", "no",
              *(["--maxmemory", self.spec.redis_maxmemory, "--maxmemory-policy", "noeviction"]
-               if self.spec.redis_maxmemory else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               if self.spec.redis_maxmemory else []),
+             *(["--maxclients", str(self.spec.redis_maxclients)] if self.spec.redis_maxclients else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
-        self.event(f"redis up on 127.0.0.1:{self.redis_port} (maxclients=10000)")
+        self.event(f"redis up on 127.0.0.1:{self.redis_port} (maxclients={self.spec.redis_maxclients or 10000})")
 
     def start_nginx(self) -> None:
         n = self.base / "nginx"
@@ -720,6 +734,32 @@ http {{
                    "transaction: idle in transaction)")
         self.stream("checkout", 5, lambda: ("POST", "/api/checkout?hold=4"), (0.1, 0.3))
 
+    def fault_redis_clients(self) -> None:
+        import redis
+
+        def run():
+            held = []
+            t_end = time.time() + 25
+            while time.time() < t_end:        # a worker pool that opens a connection per task, never closes
+                try:
+                    c = redis.Redis(port=self.redis_port, socket_timeout=2)
+                    c.ping()
+                    held.append(c)
+                except redis.RedisError as e:
+                    if len(held) and not getattr(self, "_clients_full", False):
+                        self._clients_full = True
+                        self.event(f"batch workers hold {len(held)} redis connections; next: {e}")
+                        # once Redis is full: more users, so the app needs more connections than it holds
+                        self.stream("item-surge", 4, lambda: ("GET", f"/api/items/{random.randint(1, 1000)}"),
+                                    (0.05, 0.2))
+                    time.sleep(0.2)
+            self.event(f"batch workers close their {len(held)} redis connections")
+            for c in held:
+                c.close()
+        self.event("FAULT: batch workers open redis connections without closing them, for 25 s (maxclients 40); "
+                   "once it is full 4 more users browse items, so the app needs more redis connections than it holds")
+        threading.Thread(target=run, daemon=True).start()
+
     def fault_pg_stop(self) -> None:
         self.event("FAULT: pg_ctl stop -m fast, postgres not restarted")
         self.pg_ctl("-m", "fast", "-w", "stop")
@@ -821,6 +861,8 @@ http {{
             self.start_redis()
             self.start_app()
             self.start_nginx()
+            if self.spec.nginx_port_offset:       # the fault is there from the first request
+                self.fault_at = now_iso()
             self.stream("users", self.spec.users, self.user_request, (0.25, 0.5))
             if self.spec.harmless:
                 time.sleep(8)
