@@ -65,6 +65,9 @@ class Spec:
     redis_maxmemory: str = ""            # e.g. "4mb" with maxmemory-policy noeviction
     worker_connections: int = 512
     pg_tmpfs_mb: int = 0
+    pg_max_connections: int = 100
+    redis_maxclients: int = 0            # 0: Redis's default (10000)
+    nginx_port_offset: int = 0           # nginx's upstream is the app's port + this from the start
     users: int = 2
     harmless: str | None = None          # method name on Lab, run early in the healthy period
 
@@ -176,6 +179,76 @@ SPECS = {s.name: s for s in [
          "shop-api dies with SIGSEGV (faulthandler dump on stderr) three times, 8 s apart; the supervisor restarts it "
          "after 1 s each time (code=dumped, status=11/SEGV). In-flight requests are cut off; 502s.",
          ["conn.reset_before_headers", "conn.refused", "http.5xx"], fault="fault_segv", supervised=True),
+    Spec("app_db_dns", "dns.failure", "app config",
+         "shop-api is redeployed (supervisor stop/start) with its database host set to db-primary.shop.invalid, a name "
+         "that does not resolve. The new process fails its start-up database check (psycopg2 OperationalError: could "
+         "not translate host name ... to address) and exits 1; the supervisor restarts it every second; nginx gets "
+         "connection refused (502). Truth: the line that shows the cause is the name lookup failure (dns.failure); what "
+         "is wrong is the app's configuration (the host name it was given), as with app_db_port_mismatch, so the "
+         "component is 'app config'; the crash loop and nginx's refusals are consequences.",
+         ["dns.failure", "proc.crash", "conn.refused", "http.5xx"], fault="fault_bad_db_host", supervised=True),
+    Spec("app_bad_config", "proc.crash", "app",
+         "shop-api is redeployed (supervisor stop/start) with a config file that is invalid JSON (a trailing comma). "
+         "The new process dies at start-up with an uncaught json.decoder.JSONDecodeError traceback on stderr and exit "
+         "status 1; the supervisor restarts it every second (crash loop); nginx gets connection refused (502). Truth: "
+         "the app process dies and restarts for a reason that is not memory (proc.crash / app); the refusals are its "
+         "consequence, not a port mismatch (the app never gets to listen).",
+         ["proc.crash", "conn.refused", "http.5xx"], fault="fault_bad_config", supervised=True),
+    Spec("pg_stopped", "service.down", "postgres",
+         "PostgreSQL is stopped (pg_ctl stop -m fast) and not restarted. Postgres logs its fast shutdown ('terminating "
+         "connection due to administrator command' for the open sessions, then 'database system is shut down'); from "
+         "then on every new connection of the app fails with 'Connection refused' (OperationalError) -> 500. Truth: "
+         "the service is not running any more (service.down / postgres); the shutdown's session terminations are the "
+         "start of it, not a restart.", ["conn.refused", "http.5xx"], fault="fault_pg_stop"),
+    Spec("redis_hang", "timeout.upstream", "redis",
+         "Redis stops answering every client for 25 s (CLIENT PAUSE 25000 ALL, the way a blocking command or a long "
+         "fork stall hangs it). The app's Redis calls hit its 0.5 s socket timeout ('Timeout reading from socket', "
+         "redis TimeoutError), are retried, then fail -> 500 on /api/items/<id> and orders. Redis logs nothing. Truth: "
+         "requests to an upstream (Redis) got no response in time (timeout.upstream / redis).",
+         ["timeout.upstream", "http.5xx"], fault="fault_redis_pause"),
+    Spec("nginx_wrong_port", "config.port_mismatch", "nginx config",
+         "A new nginx config is deployed (nginx -s reload) whose upstream is the app's port + 1, where nothing listens; "
+         "the app keeps running and logged at start that it listens on its own port. nginx logs connect() failed (111: "
+         "Connection refused) to the new address and answers 502 for /api/. Truth: config.port_mismatch / nginx config "
+         "(the proxy dials a port where nothing listens while the service listens on another).",
+         ["conn.refused", "http.5xx"], fault="fault_nginx_wrong_port"),
+    Spec("nginx_tls_upstream", "tls.failure", "nginx config",
+         "A new nginx config is deployed (nginx -s reload) with proxy_pass https:// to the app, which speaks plain HTTP. "
+         "Every proxied request fails the TLS handshake (SSL_do_handshake() failed ... wrong version number while SSL "
+         "handshaking to upstream) and nginx answers 502. Truth: tls.failure; the fault is in nginx's configuration "
+         "(the app is healthy), so the component is 'nginx config', as for a proxy-side port mismatch.",
+         ["tls.failure", "http.5xx"], fault="fault_nginx_tls_upstream"),
+    Spec("pg_batch_max_connections", "db.too_many_connections", "postgres",
+         "PostgreSQL runs with max_connections=30. A batch job (another client, not the app) opens sessions until "
+         "postgres refuses it and holds them 25 s, taking every slot that frees up; meanwhile 3 clients call the slow "
+         "/api/export, so the app's pool needs more connections than it holds, and its new connections are "
+         "refused ('FATAL: sorry, too many clients already' / 'remaining connection slots are reserved') -> "
+         "OperationalError and 500s. Truth: the database refused sessions because its limit was reached "
+         "(db.too_many_connections / postgres), whoever filled it.", ["http.5xx"], fault="fault_batch_connections",
+         pg_max_connections=30),
+    Spec("app_new_port", "config.port_mismatch", "nginx config",
+         "shop-api is redeployed (supervisor stop/start) listening on its port + 1 and logs the new address at start; "
+         "nginx's upstream still points at the old port, where nothing listens any more: connect() failed (111: "
+         "Connection refused) and 502 although the app is up (the lab's version of the dev port_mismatch, other "
+         "timings). Truth: config.port_mismatch / nginx config.", ["conn.refused", "http.5xx"],
+         fault="fault_app_new_port", supervised=True),
+    Spec("pool_idle_in_tx", "pool.exhausted", "app",
+         "A checkout code path of shop-api calls a slow payment provider (4 s) inside its database transaction, so "
+         "its sessions sit 'idle in transaction' holding pooled connections. From the fault time 5 clients check out; "
+         "the pool (size 3, overflow 2, timeout 3 s) runs dry and other requests fail with 'QueuePool limit of size 3 "
+         "overflow 2 reached, connection timed out' (503). Postgres is healthy. Truth: pool.exhausted / app.",
+         ["http.5xx"], fault="fault_checkout_hold", app={"pool_timeout": 3, "pool_size": 3, "max_overflow": 2}),
+    Spec("nginx_wrong_port_at_start", "config.port_mismatch", "nginx config",
+         "nginx starts with an upstream of the app's port + 1, where nothing listens; the app runs and logged at start "
+         "the port it listens on. Every /api/ request fails from the first one (connect() failed (111: Connection "
+         "refused), 502); there is no healthy period before the fault. Truth: config.port_mismatch / nginx config.",
+         ["conn.refused", "http.5xx"], fault=None, healthy_s=0, nginx_port_offset=1),
+    Spec("redis_maxclients", "db.too_many_connections", "redis",
+         "Redis runs with maxclients 40. From the fault time batch workers open Redis connections and never close "
+         "them, for 25 s; once Redis is full 4 more users browse items (the app's redis pool needs more connections); Redis "
+         "refuses further clients ('ERR max number of clients reached'), so the app's new connections fail -> redis ConnectionError and 500s. Truth: the server refused a session because its "
+         "connection limit was reached (db.too_many_connections, TAXONOMY lists Redis' message) / redis.",
+         ["http.5xx"], fault="fault_redis_clients", redis_maxclients=40),
 ]}
 
 
@@ -200,6 +273,10 @@ class Lab:
         self.restarts = 0
         self.redeploying = False
         self.db_port_override: int | None = None
+        self.db_host_override: str | None = None
+        self.app_port_override: int | None = None
+        self.app_config: Path | None = None
+        self.upstream = f"http://127.0.0.1:{self.app_port + spec.nginx_port_offset}"    # nginx's proxy_pass
 
     # ------------------------------------------------------------------ plumbing
     def event(self, what: str) -> None:
@@ -224,7 +301,7 @@ class Lab:
                        check=True, stdout=subprocess.DEVNULL)
         conf = {
             "listen_addresses": "'127.0.0.1'", "port": self.pg_port, "unix_socket_directories": f"'{self.base}/pgsock'",
-            "max_connections": 100, "log_line_prefix": "'%m [%p] %q%u@%d '", "log_connections": "on",
+            "max_connections": self.spec.pg_max_connections, "log_line_prefix": "'%m [%p] %q%u@%d '", "log_connections": "on",
             "log_disconnections": "on", "log_min_duration_statement": 500, "log_lock_waits": "on",
             "log_statement": "'ddl'", "logging_collector": "off", "log_timezone": "'UTC'", "lc_messages": "'C'",
             "shared_buffers": "'16MB'",
@@ -251,7 +328,7 @@ class Lab:
         cur.execute("CREATE TABLE audit (id serial PRIMARY KEY, payload text)")
         c.commit()
         c.close()
-        self.event(f"postgres up on 127.0.0.1:{self.pg_port} (max_connections=100)")
+        self.event(f"postgres up on 127.0.0.1:{self.pg_port} (max_connections={self.spec.pg_max_connections})")
 
     def pg_ctl(self, *args: str) -> None:
         subprocess.run(["runuser", "-u", "postgres", "--", f"{BIN_PG}/pg_ctl", "-D", str(self.base / "pgdata"),
@@ -264,11 +341,24 @@ class Lab:
              "--loglevel", "notice", "--save", "", "--appendonly", "no", "--dir", str(self.base),
              "--daemonize", "no",
              *(["--maxmemory", self.spec.redis_maxmemory, "--maxmemory-policy", "noeviction"]
-               if self.spec.redis_maxmemory else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               if self.spec.redis_maxmemory else []),
+             *(["--maxclients", str(self.spec.redis_maxclients)] if self.spec.redis_maxclients else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
-        self.event(f"redis up on 127.0.0.1:{self.redis_port} (maxclients=10000)")
+        self.event(f"redis up on 127.0.0.1:{self.redis_port} (maxclients={self.spec.redis_maxclients or 10000})")
 
     def start_nginx(self) -> None:
+        n = self.base / "nginx"
+        self.write_nginx_conf()
+        subprocess.run(["chown", "-R", "nobody", str(n)], check=True)
+        subprocess.run([NGINX, "-p", str(n), "-c", str(n / "nginx.conf")], check=True)
+        self.event(f"nginx up on 127.0.0.1:{self.port} -> upstream {self.upstream}")
+
+    def reload_nginx(self) -> None:
+        n = self.base / "nginx"
+        self.write_nginx_conf()
+        subprocess.run([NGINX, "-p", str(n), "-c", str(n / "nginx.conf"), "-s", "reload"], check=True)
+
+    def write_nginx_conf(self) -> None:
         n = self.base / "nginx"
         (n / "www" / "static").mkdir(parents=True, exist_ok=True)
         (n / "www" / "static" / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>\n')
@@ -296,7 +386,7 @@ http {{
         location /static/ {{ root {n}/www; }}
         location /api/ {{
             {limit}
-            proxy_pass http://127.0.0.1:{self.app_port};
+            proxy_pass {self.upstream};
             proxy_connect_timeout 2s;
             proxy_read_timeout 5s;
         }}
@@ -304,14 +394,16 @@ http {{
     }}
 }}
 """)
-        subprocess.run(["chown", "-R", "nobody", str(n)], check=True)
-        subprocess.run([NGINX, "-p", str(n), "-c", str(n / "nginx.conf")], check=True)
-        self.event(f"nginx up on 127.0.0.1:{self.port} -> upstream 127.0.0.1:{self.app_port}")
 
     # ------------------------------------------------------------------ the app and its supervisor
     def app_argv(self) -> list[str]:
-        argv = [sys.executable, "-X", "faulthandler", str(HERE / "shop_api.py"), "--port", str(self.app_port),
+        argv = [sys.executable, "-X", "faulthandler", str(HERE / "shop_api.py"),
+                "--port", str(self.app_port_override or self.app_port),
                 "--db-port", str(self.db_port_override or self.pg_port), "--redis-port", str(self.redis_port)]
+        if self.db_host_override:
+            argv += ["--db-host", self.db_host_override]
+        if self.app_config:
+            argv += ["--config", str(self.app_config)]
         for k, v in self.spec.app.items():
             flag = "--" + k.replace("_", "-")
             argv += [flag] if v is True else [flag, str(v)]
@@ -379,6 +471,8 @@ http {{
             self.sup(f"shop-api.service: Failed with result '{result}'.")
             self.event(f"app exited rc={rc}" + (" (OOM kill)" if result == "oom-kill" else ""))
             time.sleep(1.0)
+            if self.app_stopping:         # the run ended while the supervisor waited
+                return
             self.restarts += 1
             self.sup(f"shop-api.service: Scheduled restart job, restart counter is at {self.restarts}.")
             self.spawn_app()
@@ -608,6 +702,112 @@ http {{
         self.spawn_app()
         self.redeploying = False
 
+    def redeploy_app(self, what: str) -> None:
+        """Stop the supervised app and start it with the overrides set by the caller (the supervisor restarts it)."""
+        self.event(f"FAULT: redeploy shop-api with {what}")
+        self.redeploying = True
+        self.sup("Stopping shop-api.service...")
+        self.app_proc.send_signal(signal.SIGTERM)
+        self.app_proc.wait(10)
+        self.sup("shop-api.service: Deactivated successfully.")
+        self.sup("Stopped shop-api.service.")
+        self.spawn_app()
+        self.redeploying = False
+
+    def fault_bad_db_host(self) -> None:
+        self.db_host_override = "db-primary.shop.invalid"
+        self.redeploy_app(f"--db-host {self.db_host_override} (a name that does not resolve)")
+
+    def fault_bad_config(self) -> None:
+        self.app_config = self.base / "shop-api.json"
+        # a hand edit left a trailing comma: json.load raises at start-up
+        self.app_config.write_text('{\n  "pool_size": 5,\n  "pool_timeout": 5,\n}\n')
+        self.redeploy_app(f"--config {self.app_config} (invalid JSON: a trailing comma)")
+
+    def fault_app_new_port(self) -> None:
+        self.app_port_override = self.app_port + 1
+        self.redeploy_app(f"--port {self.app_port_override} (nginx's upstream stays 127.0.0.1:{self.app_port})")
+
+    def fault_checkout_hold(self) -> None:
+        # 4 s: under nginx's proxy_read_timeout (5 s), so the checkouts themselves succeed
+        self.event("FAULT: 5 checkout clients call POST /api/checkout?hold=4 (each call waits 4 s inside its "
+                   "transaction: idle in transaction)")
+        self.stream("checkout", 5, lambda: ("POST", "/api/checkout?hold=4"), (0.1, 0.3))
+
+    def fault_redis_clients(self) -> None:
+        import redis
+
+        def run():
+            held = []
+            t_end = time.time() + 25
+            while time.time() < t_end:        # a worker pool that opens a connection per task, never closes
+                try:
+                    c = redis.Redis(port=self.redis_port, socket_timeout=2)
+                    c.ping()
+                    held.append(c)
+                except redis.RedisError as e:
+                    if len(held) and not getattr(self, "_clients_full", False):
+                        self._clients_full = True
+                        self.event(f"batch workers hold {len(held)} redis connections; next: {e}")
+                        # once Redis is full: more users, so the app needs more connections than it holds
+                        self.stream("item-surge", 4, lambda: ("GET", f"/api/items/{random.randint(1, 1000)}"),
+                                    (0.05, 0.2))
+                    time.sleep(0.2)
+            self.event(f"batch workers close their {len(held)} redis connections")
+            for c in held:
+                c.close()
+        self.event("FAULT: batch workers open redis connections without closing them, for 25 s (maxclients 40); "
+                   "once it is full 4 more users browse items, so the app needs more redis connections than it holds")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_pg_stop(self) -> None:
+        self.event("FAULT: pg_ctl stop -m fast, postgres not restarted")
+        self.pg_ctl("-m", "fast", "-w", "stop")
+        self.event("postgres stopped")
+
+    def fault_redis_pause(self) -> None:
+        self.event("FAULT: redis CLIENT PAUSE 25000 ALL (Redis stops answering every client for 25 s)")
+        subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "PAUSE", "25000", "ALL"],
+                       stdout=subprocess.DEVNULL, check=False)
+
+    def fault_nginx_wrong_port(self) -> None:
+        self.upstream = f"http://127.0.0.1:{self.app_port + 1}"
+        self.event(f"FAULT: nginx config deployed with upstream {self.upstream} (the app listens on {self.app_port}); "
+                   "nginx -s reload")
+        self.reload_nginx()
+
+    def fault_nginx_tls_upstream(self) -> None:
+        self.upstream = f"https://127.0.0.1:{self.app_port}"
+        self.event(f"FAULT: nginx config deployed with proxy_pass {self.upstream} (the app speaks plain HTTP); "
+                   "nginx -s reload")
+        self.reload_nginx()
+
+    def fault_batch_connections(self) -> None:
+        def run():
+            conns = []
+            for _ in range(self.spec.pg_max_connections):
+                try:
+                    conns.append(psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app",
+                                                  password="app-secret", dbname="appdb", application_name="batch"))
+                except psycopg2.Error as e:
+                    self.event(f"batch job holds {len(conns)} sessions; next connect failed: {str(e).strip()}")
+                    break
+                time.sleep(0.05)
+            t_end = time.time() + 25
+            while time.time() < t_end:        # its workers take every slot that frees up
+                try:
+                    conns.append(psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app",
+                                                  password="app-secret", dbname="appdb", application_name="batch"))
+                except psycopg2.Error:
+                    time.sleep(0.2)
+            self.event(f"batch job closes its {len(conns)} sessions")
+            for c in conns:
+                c.close()
+        self.event("FAULT: a batch job (application_name=batch, role app) opens sessions until postgres refuses, "
+                   "holds them 25 s; 3 clients start calling the slow /api/export")
+        threading.Thread(target=run, daemon=True).start()
+        self.stream("exports", 3, lambda: ("GET", "/api/export"), (0.2, 0.5))
+
     def fault_export_surge(self) -> None:
         self.event("FAULT: 8 clients start calling /api/export (1.2 s each)")
         self.stream("export-surge", 8, lambda: ("GET", "/api/export"), (0.05, 0.2))
@@ -661,6 +861,8 @@ http {{
             self.start_redis()
             self.start_app()
             self.start_nginx()
+            if self.spec.nginx_port_offset:       # the fault is there from the first request
+                self.fault_at = now_iso()
             self.stream("users", self.spec.users, self.user_request, (0.25, 0.5))
             if self.spec.harmless:
                 time.sleep(8)

@@ -7,6 +7,7 @@ exception), like the app of the dev scenarios; anything Python prints on stderr 
 Endpoints: GET /api/items/<id> (redis session check + cache, then postgres), GET /api/items,
 GET /api/search, GET /api/export (slow aggregate), POST /api/orders (redis + postgres),
 GET /api/report (keeps every report it built: the memory leak the OOM scenarios drive),
+POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario),
 POST /admin/reindex?seconds=N (rebuilds the price index while holding the price lock: the slow-app
 scenario), GET /healthz.
 """
@@ -145,6 +146,14 @@ class App:
         self.reports.append(bytes(blob))
         return 200, {"orders": n, "bytes": size}
 
+    def checkout(self, q: dict):
+        hold = float((q.get("hold") or ["0"])[0])
+        with self.engine.begin() as c:     # bug: calls the payment provider inside the transaction
+            c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": random.randint(1, 1000)})
+            time.sleep(hold)               # the session sits "idle in transaction", holding its connection
+            c.execute(text("INSERT INTO orders(item_id, amount) VALUES (1, 1)"))
+        return 201, {"checkout": True}
+
     def reindex(self, q: dict):
         seconds = float((q.get("seconds") or ["20"])[0])
 
@@ -189,6 +198,8 @@ def make_handler(app: App):
                     status, doc = app.order(q)
                 elif method == "GET" and path == "/api/report":
                     status, doc = app.report(q)
+                elif method == "POST" and path == "/api/checkout":
+                    status, doc = app.checkout(q)
                 elif method == "POST" and path == "/admin/reindex":
                     status, doc = app.reindex(q)
                 elif path == "/healthz":
@@ -251,7 +262,12 @@ def main() -> None:
     ap.add_argument("--lock-timeout-ms", type=int, default=0)
     ap.add_argument("--leak-fds", action="store_true")
     ap.add_argument("--leak-conns", action="store_true")
+    ap.add_argument("--config", help="a JSON file whose keys override the options above (pool_size, ...)")
     a = ap.parse_args()
+    if a.config:
+        with open(a.config) as f:
+            for k, v in json.load(f).items():
+                setattr(a, k, v)
     log("INFO", f"starting shop-api version {VERSION}", pid=os.getpid(), db=f"{a.db_host}:{a.db_port}/appdb",
         redis=f"{a.redis_host}:{a.redis_port}", db_pool_size=a.pool_size, db_max_overflow=a.max_overflow,
         db_pool_timeout=a.pool_timeout)

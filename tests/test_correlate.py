@@ -345,3 +345,61 @@ def test_a_client_configured_for_the_wrong_database_port_is_a_port_mismatch_in_i
     assert (top["id"], top["component"]) == ("config.port_mismatch", "app config")
     assert "127.0.0.1:5433" in top["explanation"] and "127.0.0.1:5432" in top["explanation"]
     assert order(doc).index(("proc.crash", "app")) > 0
+
+
+def test_a_database_host_name_that_does_not_resolve_blames_the_clients_config(tmp_path):
+    # shop-api redeployed with a database host that does not exist: the start-up check fails in the
+    # name lookup, the process exits 1 and is restarted, nginx gets refused
+    def startup_failure(t: float) -> list[str]:
+        return [app(t, "starting shop-api version 1.8.2"),
+                "Traceback (most recent call last):",
+                '  File "/srv/shop-api/app.py", line 301, in main',
+                ('sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) could not translate host name '
+                 '"db-primary.shop.invalid" to address: Name or service not known')]
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    sup = []
+    for k in range(12):
+        t = 60 + k * 1.5
+        app_lines += startup_failure(t)
+        stamp = at(t + 0.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        sup += [f"{stamp} supervisor[1507]: shop-api.service: Main process exited, code=exited, status=1",
+                f"{stamp} supervisor[1507]: shop-api.service: Failed with result 'exit-code'."]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup})
+    ids = order(doc)
+    assert ids[0] == ("dns.failure", "app config")
+    assert ids.index(("proc.crash", "app")) > 0      # the restart loop is the failed lookup's effect
+
+
+def test_a_stalled_redis_is_blamed_for_the_apps_read_timeouts(tmp_path):
+    # Redis stops answering (paused); the app retries (WARNING), then fails the request (ERROR)
+    def line(t: float, level: str, msg: str) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}", '
+                f'"error": "TimeoutError: Timeout reading from socket"}}')
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    for i in range(15):
+        t = 60 + i * 1.5
+        app_lines += [line(t, "WARNING", "redis call failed, retrying"), line(t + 0.6, "WARNING",
+                      "redis call failed, retrying"), line(t + 1.2, "ERROR", "request failed")]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(61.2 + i * 1.5, 500) for i in range(15)],
+        "app/app.log": app_lines,
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"]})
+    assert order(doc)[0] == ("timeout.upstream", "redis")
+
+
+def test_tls_spoken_to_a_plaintext_upstream_blames_the_proxys_config(tmp_path):
+    # proxy_pass https:// to a service that speaks plain HTTP: every handshake fails, 502
+    def handshake(t: float, conn: int) -> str:
+        return nginx_error(t, "SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) "
+                              'while SSL handshaking to upstream, client: 127.0.0.1, server: shop, request: "GET '
+                              '/api/items HTTP/1.1", upstream: "https://127.0.0.1:3000/api/items", host: "shop"', conn)
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i * 0.5, 502) for i in range(40)],
+        "nginx/error.log": [handshake(60 + i * 0.5, i) for i in range(40)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
+    assert order(doc)[0] == ("tls.failure", "nginx config")

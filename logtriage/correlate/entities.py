@@ -117,6 +117,41 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
         c.phrase = f"{svc} did not answer {proxy} in time (upstream {target})"
 
 
+# a resolver that failed or timed out, rather than a name that does not exist (NXDOMAIN)
+_RESOLVER_TROUBLE = (r"(?i)EAI_AGAIN|Temporary failure in name resolution|server misbehaving|i/o timeout"
+                     r"|timed out|SERVFAIL|resolver")
+# the peer does not speak TLS at all (OpenSSL's reading of a plain-HTTP answer to its ClientHello):
+# the client was configured for TLS on a plaintext port, unlike a certificate the server got wrong
+_PLAINTEXT_PEER = r"(?i)wrong version number|unknown protocol|packet length too long|record layer failure"
+
+
+def blame_client_config(ev: pl.DataFrame, class_cands: list[Candidate]) -> None:
+    """Name the configuration of the client whose lookups or handshakes show it was set up wrong (in place).
+
+    `could not translate host name "db-primary.shop.invalid" to address: Name or service not known`
+    (NXDOMAIN) says the name a client was given is wrong; nginx's `SSL_do_handshake() failed (...
+    wrong version number) while SSL handshaking to upstream` says it speaks TLS to a port that does
+    not. Either way the fix is in that client's configuration, as with a port mismatch (`app config`,
+    `nginx config`). A failing resolver (EAI_AGAIN, "Temporary failure in name resolution") or a
+    certificate the server got wrong keeps the rule's blame.
+    """
+    for c in [c for c in class_cands if c.id in ("dns.failure", "tls.failure")]:
+        rows = ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
+        if rows.height == 0:
+            continue
+        text = rows["raw" if "raw" in rows.columns else "text"].fill_null("")
+        if c.id == "dns.failure":
+            misconfigured = rows.height - text.str.contains(_RESOLVER_TROUBLE).sum()
+        else:
+            misconfigured = text.str.contains(_PLAINTEXT_PEER).sum()
+        if misconfigured * 2 <= rows.height:
+            continue
+        client = rows["component"].mode().sort()[0]
+        c.component = f"{client} config"
+        c.phrase = (f"{client} was configured with a host name that does not resolve" if c.id == "dns.failure"
+                    else f"{client} was configured to speak TLS to an upstream that does not")
+
+
 def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start: dt.datetime,
           end: dt.datetime, class_cands: list[Candidate], layers: dict[str, str]) -> list[Candidate]:
     """Incident-level candidates (config.port_mismatch, service.down) for one incident.
@@ -127,6 +162,7 @@ def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start
     out: list[Candidate] = []
     listens = listen_map(signals)
     blame_slow_upstream(ev, class_cands, listens, end, layers)
+    blame_client_config(ev, class_cands)
     crashed = {c.component for c in class_cands if c.id in ("proc.crash", "proc.oom")}
     for target, rows in refused_targets(ev).items():
         hp = split_hostport(target)

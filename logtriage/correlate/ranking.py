@@ -32,6 +32,9 @@ EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate exp
 SUBSUMED_BY = {"db.slow_query": "timeout.query"}
 # classes that describe a server's own state (it is out of memory, full, refusing clients, restarting)
 SERVER_STATE_CLASSES = ("proc.oom", "db.too_many_connections", "db.connection_terminated", "resource.disk_full")
+# what a server-family client rule (redis.*) says about that server when a client logs it: its
+# state, or that it did not answer in time (redis-py "Timeout reading from socket": Redis stalled)
+SERVER_REPLY_CLASSES = SERVER_STATE_CLASSES + ("timeout.upstream",)
 LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
 DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
               "timeout.query")
@@ -120,8 +123,9 @@ def blame_expr(db_component: str | None, layers: dict[str, str]) -> pl.Expr:
 
     A server's own reply copied into a client's error (rule family = the server's log format, e.g.
     redis.oom_command_not_allowed: "OOM command not allowed when used memory > 'maxmemory'") with a
-    class that describes the server's state blames that server's component, when the run has exactly
-    one component of that server's layer (the database classes' rule above included).
+    class that describes the server's state, or the client's read timeout on that server, blames
+    that server's component, when the run has exactly one component of that server's layer (the
+    database classes' rule above included).
     """
     comp = pl.col("component")
     root_cls = pl.col("class").str.split("/").list.first()
@@ -134,7 +138,7 @@ def blame_expr(db_component: str | None, layers: dict[str, str]) -> pl.Expr:
         owners = [c for c, lay in layers.items() if lay == layer]
         if len(owners) != 1:
             continue
-        reply = (pl.col("rule").str.starts_with(family + ".") & root_cls.is_in(list(SERVER_STATE_CLASSES))
+        reply = (pl.col("rule").str.starts_with(family + ".") & root_cls.is_in(list(SERVER_REPLY_CLASSES))
                  & (layer_of != layer))
         out = pl.when(reply).then(pl.lit(owners[0])).otherwise(out)
     return out
