@@ -53,6 +53,19 @@ def healthy_traffic(until: float, step: float = 0.5) -> list[str]:
     return [access(i * step, 200) for i in range(int(until / step))]
 
 
+def crash_loop(startup_failure, first: float = 60, restarts: int = 12) -> tuple[list[str], list[str]]:
+    """The app's log and supervisor.log of a start-up crash loop from `first` (one start every 1.5 s)."""
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    sup = []
+    for k in range(restarts):
+        t = first + k * 1.5
+        app_lines += startup_failure(t)
+        stamp = at(t + 0.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        sup += [f"{stamp} supervisor[1507]: shop-api.service: Main process exited, code=exited, status=1",
+                f"{stamp} supervisor[1507]: shop-api.service: Failed with result 'exit-code'."]
+    return app_lines, sup
+
+
 def run(root: Path, files: dict[str, list[str]]) -> dict:
     return analyze([write(root, files)], rule_dirs=RULES, builtin_rules=False)
 
@@ -327,14 +340,7 @@ def test_a_client_configured_for_the_wrong_database_port_is_a_port_mismatch_in_i
                 ("sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) connection to server at "
                  '"127.0.0.1", port 5433 failed: Connection refused'),
                 "\tIs the server running on that host and accepting TCP/IP connections?"]
-    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
-    sup = []
-    for k in range(12):
-        t = 60 + k * 1.5
-        app_lines += startup_failure(t)
-        stamp = at(t + 0.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        sup += [f"{stamp} supervisor[1507]: shop-api.service: Main process exited, code=exited, status=1",
-                f"{stamp} supervisor[1507]: shop-api.service: Failed with result 'exit-code'."]
+    app_lines, sup = crash_loop(startup_failure)
     doc = run_shipped(tmp_path, {
         "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
         "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
@@ -356,14 +362,7 @@ def test_a_database_host_name_that_does_not_resolve_blames_the_clients_config(tm
                 '  File "/srv/shop-api/app.py", line 301, in main',
                 ('sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) could not translate host name '
                  '"db-primary.shop.invalid" to address: Name or service not known')]
-    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
-    sup = []
-    for k in range(12):
-        t = 60 + k * 1.5
-        app_lines += startup_failure(t)
-        stamp = at(t + 0.3).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        sup += [f"{stamp} supervisor[1507]: shop-api.service: Main process exited, code=exited, status=1",
-                f"{stamp} supervisor[1507]: shop-api.service: Failed with result 'exit-code'."]
+    app_lines, sup = crash_loop(startup_failure)
     doc = run_shipped(tmp_path, {
         "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
         "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
