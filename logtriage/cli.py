@@ -113,22 +113,21 @@ def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bo
     run = pipeline.Run()
     classify = None if stats_only and not rule_dirs else _classifier(rule_dirs)
 
-    def shown(batch: pl.DataFrame) -> pl.DataFrame:
+    def shown(batch: pl.DataFrame) -> pl.Series:
         """Classify, keep what is shown and render its lines (on the reader's threads)."""
         batch = classify(batch) if classify is not None else batch
         if not emit_all and "class" in batch.columns:
             batch = batch.filter(pl.col("class").is_not_null())
-        lines = (event_lines.ndjson(batch, full=fields_mode == "full") if out_format == "ndjson"
-                 else event_lines.text(batch))
-        return lines.to_frame("out")
+        return (event_lines.ndjson(batch, full=fields_mode == "full") if out_format == "ndjson"
+                else event_lines.text(batch))
 
     out = sys.stdout.buffer
     try:
         for lines in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format,
                                           finish=None if stats_only else shown, on_problem=_say_problem):
-            if stats_only or lines.height == 0:
+            if stats_only or not len(lines):
                 continue
-            event_lines.write(lines.get_column("out"), out)
+            event_lines.write(lines, out)
             out.flush()
     except BrokenPipeError:
         _quiet_broken_pipe()

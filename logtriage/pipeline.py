@@ -156,22 +156,21 @@ def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], plan: formats.FastP
         part = formats.parse_rows(rows, own, source=inp.path, final=False, carry=None, head=True)
         prev = before.result() if before is not None else None   # submitted first: running or done
         offset = prev.end_line if prev else 0
-        carry = prev.carry if prev else None
+        started = prev.started if prev else state.started
         head = part.head.with_columns(pl.col("line") + offset) if part.head is not None else None
-        edge = pl.concat([x for x in (carry, head) if x is not None and x.height], how="diagonal_relaxed") \
-            if (carry is not None and carry.height) or (head is not None and head.height) else None
+        parts = [x for x in (prev.carry if prev else None, head) if x is not None and x.height]
+        edge = pl.concat(parts, how="diagonal_relaxed") if parts else None
         out = []
         has_start = part.carry is not None and part.carry.height > 0
         if has_start:
             if edge is not None:
-                joint = replace(state, started=prev.started if prev else state.started, counts=own.counts)
+                joint = replace(state, started=started, counts=own.counts)
                 out.append(events(formats.finish_rows(edge, joint, source=inp.path), 0))
             carry = part.carry.with_columns(pl.col("line") + offset)
         else:
             carry = edge
         out.append(events(part, offset))
-        started = (prev.started if prev else state.started) or has_start
-        return _Piece(out, rows.height, truncated, offset + rows.height, carry, started, own.counts)
+        return _Piece(out, rows.height, truncated, offset + rows.height, carry, started or has_start, own.counts)
 
     last: _Piece | None = None
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -189,14 +188,10 @@ def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], plan: formats.FastP
                 state.counts[name] = state.counts.get(name, 0) + n
             last = piece
             yield from piece.parsed
-    if last is not None:
+    if last is not None:     # the workers are done: the source's state is this thread's again
         state.started = last.started
         if last.carry is not None and last.carry.height:
-            own = replace(state, counts={})
-            tail = events(formats.finish_rows(last.carry, own, source=inp.path), 0)
-            for name, n in own.counts.items():
-                state.counts[name] = state.counts.get(name, 0) + n
-            yield tail
+            yield events(formats.finish_rows(last.carry, state, source=inp.path), 0)
 
 
 def _cut_long(rows: pl.DataFrame) -> tuple[pl.DataFrame, int]:

@@ -86,6 +86,11 @@ def owner_of(target: str, listens: list[dict], end: dt.datetime) -> str | None:
     return owners[-1]["component"] if owners else None
 
 
+def _candidate_rows(ev: pl.DataFrame, c: Candidate) -> pl.DataFrame:
+    """The incident's flagged events a class candidate stands for (its class, blamed on its component)."""
+    return ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
+
+
 def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens: list[dict],
                         end: dt.datetime, layers: dict[str, str]) -> None:
     """Move a proxy's upstream timeouts onto the service that listens at that upstream (in place).
@@ -96,7 +101,7 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
     cause that explains the timeouts (slow queries, a crash) still outranks it.
     """
     for c in [c for c in class_cands if c.id == "timeout.upstream" and layers.get(c.component) == "proxy"]:
-        rows = ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
+        rows = _candidate_rows(ev, c)
         targets = upstream_targets(rows).drop_nulls()
         if targets.len() == 0:
             continue
@@ -136,7 +141,7 @@ def blame_client_config(ev: pl.DataFrame, class_cands: list[Candidate]) -> None:
     certificate the server got wrong keeps the rule's blame.
     """
     for c in [c for c in class_cands if c.id in ("dns.failure", "tls.failure")]:
-        rows = ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
+        rows = _candidate_rows(ev, c)
         if rows.height == 0:
             continue
         text = rows["raw" if "raw" in rows.columns else "text"].fill_null("")

@@ -399,25 +399,17 @@ def finish_rows(rows: pl.DataFrame, state: ParseState, *, source: str) -> Parsed
     if rows.height == 1 and "text" in rows.columns:
         r = rows.row(0, named=True)
         if r["format"] and not r["_cont"] and not r["_blank"] and r["wrapper"] is None:
-            return _one_event(rows, r, state, source=source)
+            return _one_event(rows, state, source=source)
     return _assemble(rows, state, source=source, final=True, carry_of=None)
 
 
-def _one_event(rows: pl.DataFrame, r: dict, state: ParseState, *, source: str) -> Parsed:
-    """finish_rows() of one line that is an event by itself (most block edges): _assemble's result, in
-    three polars calls instead of twenty."""
-    fmt = r["format"]
-    component = r["container"] or (state.component if state.component else r.get("component")) \
-        or BY_NAME[fmt].DEFAULT_COMPONENT or "unknown"
-    ev = rows.with_columns(pl.col("text").alias("raw"), pl.lit(source).alias("source"),
-                           pl.lit(component, dtype=pl.String).alias("component"))
+def _one_event(rows: pl.DataFrame, state: ParseState, *, source: str) -> Parsed:
+    """finish_rows() of one line that is an event by itself (most block edges): _assemble's result
+    without its passes over the rows."""
+    ev = rows.with_columns(pl.col("text").alias("raw"), pl.col("_phys").alias("_nlines"))
     ev = ev.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in EVENT_SCHEMA.items() if c not in ev.columns)
     state.started = True
-    state.counts[fmt] = state.counts.get(fmt, 0) + 1
-    lines = int(r["_phys"])
-    plain = fmt == "plain"
-    return Parsed(ev.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]),
-                  lines_parsed=0 if plain else lines, lines_unparsed=lines if plain else 0, lines_skipped=0, carry=None)
+    return _as_parsed(ev, state, source=source, skipped=0, carry=None, head=None)
 
 
 def _put_rows(df: pl.DataFrame, idx: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:
@@ -569,6 +561,12 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                                                  pl.col("_phys").alias("_nlines")),
                             events], how="diagonal_relaxed")
 
+    return _as_parsed(events, state, source=source, skipped=skipped + lead_skipped, carry=carry, head=lead)
+
+
+def _as_parsed(events: pl.DataFrame, state: ParseState, *, source: str, skipped: int,
+               carry: pl.DataFrame | None, head: pl.DataFrame | None) -> Parsed:
+    """Events (their rows, with `_nlines`) -> Parsed: source, component, EVENT_SCHEMA, the line accounting."""
     # a container the wrapper names (compose service, pod container) is more precise than the directory
     named = events.get_column("container").null_count() < events.height
     if state.component and not named:
@@ -595,9 +593,9 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
         events.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]),
         lines_parsed=int(all_lines or 0) - int(plain_lines or 0),
         lines_unparsed=int(plain_lines or 0),
-        lines_skipped=skipped + lead_skipped,
+        lines_skipped=skipped,
         carry=carry,
-        head=lead,
+        head=head,
     )
 
 

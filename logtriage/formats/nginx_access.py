@@ -29,8 +29,10 @@ EXAMPLES = [
     '192.168.202.254 - - [20/Jul/2009:22:59:26 +0000] "GET /vmw/cgi/tramp HTTP/1.0" 200 134 "-" "gPXE/0.9.7"',
 ]
 
-# upstream fields after the user agent: $upstream_addr $upstream_status $request_time $upstream_response_time
-_UPSTREAM_TAIL = r'" (\S+(?:, \S+)*) ((?:\d{3}|-)(?:, (?:\d{3}|-))*) (\d+\.\d+) (?:-|\d+\.\d+)(?:, (?:-|\d+\.\d+))*$'
+# upstream fields after the user agent: $upstream_addr $upstream_status, then the times that end
+# the line, $request_time $upstream_response_time (lists when nginx tried several upstreams)
+_TIMES_AT_END = r" (\d+\.\d+) (?:-|\d+\.\d+)(?:, (?:-|\d+\.\d+))*$"
+_UPSTREAM_TAIL = r'" (\S+(?:, \S+)*) ((?:\d{3}|-)(?:, (?:\d{3}|-))*)' + _TIMES_AT_END
 # ingress-nginx: "ua" $request_length $request_time [$proxy_upstream_name] ...
 _INGRESS_TIME = r'" \d+ (\d+\.\d+) \['
 
@@ -68,7 +70,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     tail = next((p for p in (_UPSTREAM_TAIL, _INGRESS_TIME) if sample.str.contains(p).mean() > 0.5), None)
     if tail == _UPSTREAM_TAIL:
         # "... $request_time $upstream_response_time" ends the line (upstream times may be a list)
-        duration = text.str.extract(r" (\d+\.\d+) (?:-|\d+\.\d+)(?:, (?:-|\d+\.\d+))*$", 1)
+        duration = text.str.extract(_TIMES_AT_END, 1)
     elif tail == _INGRESS_TIME:
         duration = text.str.extract(_INGRESS_TIME, 1)
     else:

@@ -70,6 +70,7 @@ _BEFORE_SEVERITY = (" ", ":", "]", ")", "\t", ">", "|", ",", "-")
 
 _TS = r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?)(?: ?([A-Z]{1,5}\b|[+-]\d\d(?::?\d\d)?))?"
 _SEV = rf"\b({_SEVERITIES}):\s"
+_SQLSTATE = r"sql_error_code = ([0-9A-Z]{5})\b"    # logplex's (Heroku) form of %e
 
 
 # severity word -> level (DETAIL, HINT ... are parts of the message they follow)
@@ -96,7 +97,7 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
             ts_no_year(text.str.extract(r"^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) ", 1), "%b %e %H:%M:%S"),
         ),
         "level": _level(severity),
-        "sqlstate": text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1),
+        "sqlstate": text.str.extract(_SQLSTATE, 1),
         "duration": _duration(text),
         "message": text.str.replace(rf"^.*?{_SEV}\s*", ""),
     }
@@ -156,7 +157,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         "ts": ts.dt.convert_time_zone("UTC").cast(UTC_DATETIME),
         "level": tail.replace_strict(_TAIL_LEVEL, default=None, return_dtype=pl.String),
         # the log_line_prefix is the same on every line: no %e in the first lines, none later
-        "sqlstate": (text.str.extract(r"sql_error_code = ([0-9A-Z]{5})\b", 1) if has_state
+        "sqlstate": (text.str.extract(_SQLSTATE, 1) if has_state
                      else pl.lit(None, dtype=pl.String)),
         # PostgreSQL prints "%.3f ms"; anything else there does not cast and stays null
         "duration": (text.str.slice(pl.col("_duration_at") + 10, 16).str.extract(r"^[\d.]+", 0)
