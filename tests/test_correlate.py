@@ -198,16 +198,21 @@ def test_upstream_timeouts_blame_the_service_listening_there(tmp_path):
     assert "nginx" in top["logged_by"] and "127.0.0.1:3000" in top["explanation"]
 
 
-def test_rate_limited_503s_are_explained_by_the_limiter(tmp_path):
+def rate_limited(tmp_path: Path, status: int) -> dict:
+    """nginx's limit_req rejecting a burst from one client with `status`, the app healthy."""
     limited = [nginx_error(60 + i * 0.1, 'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
                                          'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
                                          'host: "shop.lab.local"', i) for i in range(200)]
-    doc = run_shipped(tmp_path, {
-        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 503, upstream="-", seconds=0)
+    return run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, status, upstream="-", seconds=0)
                                                    for i in range(200)],
         "nginx/error.log": limited,
         "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
     })
+
+
+def test_rate_limited_503s_are_explained_by_the_limiter(tmp_path):
+    doc = rate_limited(tmp_path, 503)
     ids = order(doc)
     assert ids[0] == ("ratelimit", "nginx")
     top = doc["incidents"][0]["causes"][0]
@@ -277,15 +282,7 @@ def test_a_redis_reply_in_the_apps_error_blames_redis(tmp_path):
 
 
 def test_rate_limiting_with_429_is_still_an_incident(tmp_path):
-    limited = [nginx_error(60 + i * 0.1, 'limiting requests, excess: 5.460 by zone "api", client: 127.0.0.1, '
-                                         'server: shop.lab.local, request: "GET /api/items/915 HTTP/1.1", '
-                                         'host: "shop.lab.local"', i) for i in range(200)]
-    doc = run_shipped(tmp_path, {
-        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i * 0.1, 429, upstream="-", seconds=0)
-                                                   for i in range(200)],
-        "nginx/error.log": limited,
-        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")],
-    })
+    doc = rate_limited(tmp_path, 429)
     assert order(doc)[0] == ("ratelimit", "nginx")
 
 
