@@ -80,9 +80,9 @@ def load_links(path: Path | None = None) -> dict[str, set[str]]:
     for link in doc.get("link", []):
         direct.setdefault(link["cause"], set()).update(link.get("effects", []))
     closure: dict[str, set[str]] = {}
-    for cause in direct:
+    for cause, effects in direct.items():
         seen: set[str] = set()
-        todo = list(direct[cause])
+        todo = list(effects)
         while todo:
             e = todo.pop()
             if e in seen or e == cause:
