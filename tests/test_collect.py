@@ -36,3 +36,21 @@ def test_evidence_texts_are_the_first_ones_per_rule_across_batches(tmp_path: Pat
     kept = flagged.filter(pl.col("text").is_not_null())
     assert kept.get_column("line").to_list() == [1, 2, 3, 4, 5]
     assert set(flagged.get_column("class")) == {"conn.refused"}
+
+
+def test_a_retried_requests_upstream_is_the_first_one_nginx_tried(tmp_path: Path):
+    # nginx tried two upstreams: $upstream_addr, $upstream_status and $upstream_response_time are lists
+    log = tmp_path / "nginx" / "access.log"
+    log.parent.mkdir()
+    log.write_text(
+        '10.0.0.7 - - [21/Nov/2026:10:14:33 +0000] "GET /api/orders HTTP/1.1" 502 157 "-" "curl/8.5.0" '
+        '127.0.0.1:3000, 127.0.0.1:3002 502, 502 0.004 0.001, 0.002\n'
+        '10.0.0.7 - - [21/Nov/2026:10:14:34 +0000] "GET /api/orders HTTP/1.1" 502 157 "-" "curl/8.5.0" '
+        '127.0.0.1:3002 502 0.003 0.003\n')
+    rules = load_rules([], builtin=True)
+    collector = collect.Collector(Classifier(rules, "signal"))
+    clf = Classifier(rules, "rule")
+    for batch in pipeline.read_events([str(log)], run=pipeline.Run()):
+        collector.add(classify(batch, clf))
+    flagged = collector.result({}).flagged
+    assert flagged.get_column("upstream").to_list() == ["127.0.0.1:3000", "127.0.0.1:3002"]

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from logtriage.classify.engine import Classifier, signals
+from logtriage.formats import nginx_access
 from logtriage.model import UTC_DATETIME, detached
 
 ACCESS_FORMATS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
-# nginx's $upstream_addr $upstream_status $request_time $upstream_response_time tail
-_NGINX_UPSTREAM = r'" (\S+(?:, \S+)*) (?:\d{3}|-)(?:, (?:\d{3}|-))* \d+\.\d+ \S+$'
 # libpq >= 14 names the PostgreSQL server it could not reach (quotes escaped inside a JSON string):
 # connection to server at "127.0.0.1", port 28142 failed: Connection refused
 LIBPQ_REFUSED = r'connection to server at \\?"(?P<host>[^"\\]+)\\?", port (?P<port>\d+) failed: Connection refused'
@@ -92,7 +91,7 @@ class Collector:
             request = pl.col("raw").str.extract_groups(r'"([A-Z]{3,7}) (/[^ "?]*)')
             path = (request.struct.field("2").str.replace_all(r"/[0-9]+(/|$)", "/{id}$1")
                     .str.replace_all(r"/[0-9a-fA-F-]{8,}(/|$)", "/{id}$1"))
-            nginx_upstream = pl.col("raw").str.extract(_NGINX_UPSTREAM, 1).str.split(", ").list.first()
+            nginx_upstream = pl.col("raw").str.extract(nginx_access.UPSTREAM_TAIL, 1).str.split(", ").list.first()
             libpq = pl.col("raw").str.extract_groups(LIBPQ_REFUSED)
             d.flagged = detached(flagged.select(
                 "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities",

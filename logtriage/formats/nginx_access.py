@@ -30,9 +30,10 @@ EXAMPLES = [
 ]
 
 # upstream fields after the user agent: $upstream_addr $upstream_status, then the times that end
-# the line, $request_time $upstream_response_time (lists when nginx tried several upstreams)
+# the line, $request_time $upstream_response_time (lists when nginx tried several upstreams).
+# Groups: 1 the upstream address(es), 2 their status(es), 3 the request time. (correlate reads 1.)
 _TIMES_AT_END = r" (\d+\.\d+) (?:-|\d+\.\d+)(?:, (?:-|\d+\.\d+))*$"
-_UPSTREAM_TAIL = r'" (\S+(?:, \S+)*) ((?:\d{3}|-)(?:, (?:\d{3}|-))*)' + _TIMES_AT_END
+UPSTREAM_TAIL = r'" (\S+(?:, \S+)*) ((?:\d{3}|-)(?:, (?:\d{3}|-))*)' + _TIMES_AT_END
 # ingress-nginx: "ua" $request_length $request_time [$proxy_upstream_name] ...
 _INGRESS_TIME = r'" \d+ (\d+\.\d+) \['
 
@@ -46,7 +47,7 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
     return {
         "ts": ts_utc(text.str.extract(_TIME, 1), "%d/%b/%Y:%H:%M:%S %z", aware=True),
         "status": text.str.extract(_STATUS, 1).cast(pl.Int16, strict=False),
-        "duration": pl.coalesce(seconds(text.str.extract(_UPSTREAM_TAIL, 3)),
+        "duration": pl.coalesce(seconds(text.str.extract(UPSTREAM_TAIL, 3)),
                                 seconds(text.str.extract(_INGRESS_TIME, 1))),
         "message": text,
     }
@@ -67,8 +68,8 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     minutes = pl.select(offset_minutes(pl.lit(zone))).item()
     at = pl.col("_at") + 2          # the first character of the time
     naive = pl.col("_naive")
-    tail = next((p for p in (_UPSTREAM_TAIL, _INGRESS_TIME) if sample.str.contains(p).mean() > 0.5), None)
-    if tail == _UPSTREAM_TAIL:
+    tail = next((p for p in (UPSTREAM_TAIL, _INGRESS_TIME) if sample.str.contains(p).mean() > 0.5), None)
+    if tail == UPSTREAM_TAIL:
         # "... $request_time $upstream_response_time" ends the line (upstream times may be a list)
         duration = text.str.extract(_TIMES_AT_END, 1)
     elif tail == _INGRESS_TIME:
