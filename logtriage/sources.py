@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 MAX_LINE_BYTES = 1 << 20        # a line over 1 MiB is cut here (and counted)
-CHUNK_BYTES = 4 << 20           # a chunk of lines closes at this size (memory grows ~27x the chunk) ...
+# a pipe's RSS is ~90 MB + ~30x the chunk: 3 MB keeps a long pipe near 190 MB (4 MB: 200-210)
+CHUNK_BYTES = 3 << 20           # a chunk of lines closes at this size ...
 IDLE_SECONDS = 0.2              # ... or when a pipe has been quiet this long ...
 MAX_AGE_SECONDS = 0.5           # ... or when its oldest line has waited this long
 READ_BYTES = 1 << 20
