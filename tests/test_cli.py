@@ -96,3 +96,25 @@ def test_scan_into_a_reader_that_leaves_exits_quietly(tmp_path):
     assert proc.wait(timeout=60) == 0, err
     assert json.loads(first)["class"] == "conn.refused"
     assert "Traceback" not in err
+
+
+def test_analyze_gives_the_same_json_whatever_the_hash_seed():
+    # Python salts str hashes per process: set iteration and ties sorted by count alone used to
+    # reorder the timeline's series and a cause's advice between two runs on the same logs
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    def run(seed: str) -> dict:
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run([sys.executable, "-m", "logtriage", "analyze", str(ROOT / "sample_logs"), "--format", "json"],
+                             capture_output=True, text=True, env=env, check=True, cwd=ROOT).stdout
+        doc = json.loads(out)
+        doc.pop("generated_at")
+        return doc
+
+    first = run("1")
+    assert first["incidents"] and first["timeline"]["series"]
+    assert run("2") == first

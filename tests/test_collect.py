@@ -54,3 +54,13 @@ def test_a_retried_requests_upstream_is_the_first_one_nginx_tried(tmp_path: Path
         collector.add(classify(batch, clf))
     flagged = collector.result({}).flagged
     assert flagged.get_column("upstream").to_list() == ["127.0.0.1:3000", "127.0.0.1:3002"]
+
+
+def test_a_components_layer_does_not_depend_on_the_order_its_formats_come_in():
+    layer_of = {"postgres": "db", "syslog": "system", "redis": "cache", "nginx_access": "proxy", "app_json": "app"}
+    # a database's directory that also holds journald lines about its unit is the database
+    assert collect.component_layer(["syslog", "postgres"], layer_of) == "db"
+    assert collect.component_layer(["postgres", "syslog"], layer_of) == "db"
+    assert collect.component_layer(["syslog", "redis", "plain"], layer_of) == "cache"
+    assert collect.component_layer(["app_json", "nginx_access"], layer_of) == "app"
+    assert collect.component_layer(["plain"], layer_of) == "app"

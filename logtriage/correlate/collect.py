@@ -8,6 +8,7 @@ and a capped sample of error-level lines no rule recognised.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -157,10 +158,18 @@ class Collector:
                                    "entities": pl.String, "raw": pl.String})
         unrec = cat(self._unrec, {"ts": UTC_DATETIME, "source": pl.String, "line": pl.UInt32,
                                   "component": pl.String, "message": pl.String, "text": pl.String})
-        depth = {"proxy": 1, "app": 2, "cache": 3, "db": 3, "system": 3}
-        layers = {}
-        for comp, fmts in self._comp_formats.items():
-            ls = [layer_of_format.get(f, "app") for f in fmts if f != "plain"] or ["app"]
-            layers[comp] = max(ls, key=lambda x: depth.get(x, 2))
+        layers = {comp: component_layer(fmts, layer_of_format) for comp, fmts in self._comp_formats.items()}
         return Collected(flagged.sort("ts", nulls_last=True), access, activity, sigs.sort("ts", nulls_last=True),
                          unrec, layers, dict(self._comp_formats))
+
+
+# layers from the top of the stack down; db, cache and system are equally deep (below the app),
+# and a component that writes lines of several says the more specific: a database's directory
+# with journald lines about its unit is the database
+_LAYER_ORDER = {"proxy": 1, "app": 2, "system": 3, "cache": 4, "db": 5}
+
+
+def component_layer(fmts: Iterable[str], layer_of_format: dict[str, str]) -> str:
+    """The deepest layer the formats a component wrote say (whatever order they come in)."""
+    ls = [layer_of_format.get(f, "app") for f in fmts if f != "plain"] or ["app"]
+    return max(ls, key=lambda x: _LAYER_ORDER.get(x, 2))

@@ -121,9 +121,14 @@ def impact(window: Window, access: pl.DataFrame, flagged: pl.DataFrame, targets:
     ends = dict(failed.drop_nulls("endpoint").group_by("endpoint").len().iter_rows())
     ups = dict(failed.filter(pl.col("upstream").is_not_null() & (pl.col("upstream") != "-"))
                .group_by("upstream").len().iter_rows())
-    out["endpoints"] = [{"endpoint": k, "errors": v} for k, v in sorted(ends.items(), key=lambda kv: -kv[1])[:10]]
-    out["upstreams"] = [{"upstream": k, "errors": v} for k, v in sorted(ups.items(), key=lambda kv: -kv[1])[:10]]
+    out["endpoints"] = [{"endpoint": k, "errors": v} for k, v in sorted(ends.items(), key=_most_first)[:10]]
+    out["upstreams"] = [{"upstream": k, "errors": v} for k, v in sorted(ups.items(), key=_most_first)[:10]]
     return out
+
+
+def _most_first(kv: tuple[str, int]) -> tuple[int, str]:
+    """Sort key: the highest count first, ties by name (the same order every run)."""
+    return -kv[1], kv[0]
 
 
 _ACCESS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
@@ -141,7 +146,8 @@ def timeline(flagged: pl.DataFrame, access: pl.DataFrame, start: dt.datetime | N
     series = []
     f = flagged.filter(pl.col("ts").is_not_null())
     if f.height:
-        top = f.group_by("component", "class").len().sort("len", descending=True).head(max_series)
+        top = (f.group_by("component", "class").len()   # ties by name: the same order every run
+               .sort(["len", "component", "class"], descending=[True, False, False]).head(max_series))
         for comp, cls, _n in top.iter_rows():
             c = (f.filter((pl.col("component") == comp) & (pl.col("class") == cls))
                  .group_by(pl.col("ts").dt.truncate(every).alias("b")).len())

@@ -180,12 +180,12 @@ def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.da
         pre_rate = pre / pre_seconds if pre_seconds > 0 else 0.0
         in_rate = n / span
         steady = pre >= 3 and pre_rate >= 0.3 * in_rate
-        top_rule = rows.group_by("rule").len().sort("len", descending=True)["rule"][0]
+        top_rule = rows.group_by("rule").len().sort(["len", "rule"], descending=[True, False])["rule"][0]
         rule = rules.get(top_rule)
         layer = "db" if cls in DB_CLASSES else layers.get(comp, "app")
         out.append(Candidate(
             id=cls, component=comp, count=n, onset=rows["ts"][0], last=rows["ts"][-1], layer=layer,
-            evidence=evidence_rows(rows), rules=rows["rule"].unique().to_list(), steady=steady,
+            evidence=evidence_rows(rows), rules=rows["rule"].unique(maintain_order=True).to_list(), steady=steady,
             check_first=rule.check_first if rule else "", remediation=list(rule.remediation) if rule else [],
             logged_by=sorted(rows["component"].unique().to_list()),
         ))
