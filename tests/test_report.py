@@ -325,3 +325,15 @@ def test_text_neutralises_control_characters():
 def test_unknown_format_is_an_error():
     with pytest.raises(ValueError, match="text, json, html"):
         render({}, "yaml")
+
+
+def test_an_incident_without_requests_in_its_window_has_no_error_rate():
+    # only database and app logs (or access logs that were quiet then): not "0 of 0 requests failed"
+    doc = load("db_max_connections")
+    doc["incidents"][0]["impact"].update(requests=0, errors=0, error_rate=None, status={}, latency=None)
+    doc["incidents"][0]["impact"]["targets"].update(error_rate_met=None, latency_met=None)
+    out = render(doc, "text")
+    assert "0 of 0" not in out
+    assert "no access-log request in this window, so the error rate is unknown" in out
+    html = page(render(doc, "html"))
+    assert "no access-log request in the window" in squash(html.text["impact"])

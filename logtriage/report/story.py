@@ -261,7 +261,8 @@ def impact_facts(incident: dict | None) -> dict:
     imp = _dict((incident or {}).get("impact"))
     lat = _dict(imp.get("latency"))
     tgt = _dict(imp.get("targets"))
-    has_requests = isinstance(imp.get("requests"), int)
+    # 0 requests: no access log read, or none of its lines fall in the window; no rate either way
+    has_requests = isinstance(imp.get("requests"), int) and imp["requests"] > 0
     return {
         "duration": seconds((incident or {}).get("duration_s")),
         "has_requests": has_requests,

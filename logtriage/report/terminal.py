@@ -93,7 +93,7 @@ def _impact(pen: _Pen, incident: dict) -> None:
         pen.out(f"  {f['errors']} of {f['requests']} requests failed over {f['duration']} ({rate}; "
                 f"target {f['error_target']}: {_met(pen, f['error_met'])})")
     else:
-        pen.out(f"  lasted {f['duration']}; no access log, so requests and error rate are unknown")
+        pen.out(f"  lasted {f['duration']}; no access-log request in this window, so the error rate is unknown")
     if f["has_latency"]:
         pen.out(f"  latency p50 {f['p50']} · p95 {f['p95']} · p99 {f['p99']} "
                 f"(target {f['latency_target']}: {_met(pen, f['latency_met'])})")
