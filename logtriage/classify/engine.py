@@ -51,10 +51,12 @@ class Classifier:
     # -- conditions ------------------------------------------------------------------------------
 
     def _condition(self, rule: Rule) -> pl.Expr:
-        """True where `rule`'s field conditions hold (format, status, flags, level, SQLSTATE)."""
+        """True where `rule`'s field conditions hold (format in / not in, status, flags, level, SQLSTATE)."""
         conds: list[pl.Expr] = []
         if rule.formats:
             conds.append(pl.col("format").is_in(list(rule.formats)))
+        if rule.formats_exclude:
+            conds.append(~pl.col("format").is_in(list(rule.formats_exclude)).fill_null(False))
         if rule.status:
             conds.append(pl.col("status").is_between(rule.status[0], rule.status[1]))
         if rule.flags:
@@ -257,7 +259,7 @@ def _gate(rule: Rule) -> bool:
 
 def _conditioned(rule: Rule) -> bool:
     """Whether a rule has any field condition (Classifier._condition is not a literal True)."""
-    return bool(rule.formats or rule.flags_exclude or _gate(rule))
+    return bool(rule.formats or rule.formats_exclude or rule.flags_exclude or _gate(rule))
 
 
 def _token_regex(tokens: tuple[str, ...]) -> str:
