@@ -120,3 +120,21 @@ def test_formats_and_formats_exclude_are_validated(tmp_path):
         assert "formats and formats_exclude both name nginx_error" in text
     else:
         raise AssertionError("an unknown / contradictory format list was accepted")
+
+
+def test_level_with_keywords_prefilters_by_keyword():
+    """A minimum level does not make every error line a candidate when the rule has keywords."""
+    clf = engine.Classifier([
+        loader.Rule(id="t.reset", kind="rule", file="t", klass="conn.reset", pattern="Connection reset by peer",
+                    keywords=("Connection reset by peer",), level="error"),
+    ], "rule")
+    batch = _batch([
+        {"message": "recv() failed (104: Connection reset by peer) while processing HTTP/2 connection",
+         "format": "nginx_error", "level": "info"},
+        {"message": "readv() failed (104: Connection reset by peer) while proxying upgraded connection",
+         "format": "nginx_error", "level": "error"},
+        {"message": "open() \"/srv/www/favicon.ico\" failed (2: No such file or directory)",
+         "format": "nginx_error", "level": "error"},
+    ])
+    assert clf.candidates(batch).to_list() == [True, True, False]
+    assert engine.classify(batch, clf).get_column("rule").to_list() == [None, "t.reset", None]
