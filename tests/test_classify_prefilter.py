@@ -90,3 +90,51 @@ def test_shared_prefilter_classifies_as_each_classifier_alone():
         flagged += alone.get_column("class").is_not_null().sum()
         signalled += engine.signals(batch, sig).height
     assert flagged and signalled      # the sample holds both, so the comparison means something
+
+
+def test_formats_exclude_leaves_out_a_family():
+    """A generic rule with formats_exclude never takes that family's events; every other family's it does."""
+    clf = engine.Classifier([
+        loader.Rule(id="t.reset", kind="rule", file="t", klass="conn.reset", pattern="Connection reset by peer",
+                    keywords=("Connection reset by peer",), formats_exclude=("nginx_error",)),
+    ], "rule")
+    batch = _batch([
+        {"message": "recv() failed (104: Connection reset by peer) while processing HTTP/2 connection",
+         "format": "nginx_error", "level": "info"},
+        {"message": "could not receive data from client: Connection reset by peer", "format": "postgres"},
+        {"message": "read ECONNRESET: Connection reset by peer", "format": "plain"},
+    ])
+    out = engine.classify(batch, clf)
+    assert out.get_column("rule").to_list() == [None, "t.reset", "t.reset"]
+
+
+def test_formats_and_formats_exclude_are_validated(tmp_path):
+    (tmp_path / "bad.toml").write_text(RULES.replace(
+        "pattern = 'Connection refused'",
+        "pattern = 'Connection refused'\nformats = [\"nginx_error\"]\nformats_exclude = [\"nginx_error\", \"nginx_erorr\"]"))
+    try:
+        loader.load_rules([tmp_path], builtin=False)
+    except Exception as err:  # noqa: BLE001 - the loader's error type carries the message
+        text = str(err)
+        assert "formats_exclude names unknown formats: nginx_erorr" in text
+        assert "formats and formats_exclude both name nginx_error" in text
+    else:
+        raise AssertionError("an unknown / contradictory format list was accepted")
+
+
+def test_level_with_keywords_prefilters_by_keyword():
+    """A minimum level does not make every error line a candidate when the rule has keywords."""
+    clf = engine.Classifier([
+        loader.Rule(id="t.reset", kind="rule", file="t", klass="conn.reset", pattern="Connection reset by peer",
+                    keywords=("Connection reset by peer",), level="error"),
+    ], "rule")
+    batch = _batch([
+        {"message": "recv() failed (104: Connection reset by peer) while processing HTTP/2 connection",
+         "format": "nginx_error", "level": "info"},
+        {"message": "readv() failed (104: Connection reset by peer) while proxying upgraded connection",
+         "format": "nginx_error", "level": "error"},
+        {"message": "open() \"/srv/www/favicon.ico\" failed (2: No such file or directory)",
+         "format": "nginx_error", "level": "error"},
+    ])
+    assert clf.candidates(batch).to_list() == [True, True, False]
+    assert engine.classify(batch, clf).get_column("rule").to_list() == [None, "t.reset", None]

@@ -51,10 +51,12 @@ class Classifier:
     # -- conditions ------------------------------------------------------------------------------
 
     def _condition(self, rule: Rule) -> pl.Expr:
-        """True where `rule`'s field conditions hold (format, status, flags, level, SQLSTATE)."""
+        """True where `rule`'s field conditions hold (format in / not in, status, flags, level, SQLSTATE)."""
         conds: list[pl.Expr] = []
         if rule.formats:
             conds.append(pl.col("format").is_in(list(rule.formats)))
+        if rule.formats_exclude:
+            conds.append(~pl.col("format").is_in(list(rule.formats_exclude)).fill_null(False))
         if rule.status:
             conds.append(pl.col("status").is_between(rule.status[0], rule.status[1]))
         if rule.flags:
@@ -114,7 +116,8 @@ class Classifier:
         """The winning rule id per row of `sub` (null where none matches).
 
         1. one Aho-Corasick pass finds every keyword in every row -> (row, rule) candidate pairs;
-        2. the rules' field conditions run in one pass over all rows;
+        2. keyword-less rules' field conditions run in one pass over all rows, a keyword rule's on
+           its keyword rows only;
         3. each rule's pattern runs only on the messages of rows that have its keyword (rules
            without keywords: every row) and meet its conditions. In a storm of 502 access lines
            that is a handful of comparisons per line instead of every pattern.
@@ -124,19 +127,22 @@ class Classifier:
         rules = self.rules
         rows_of = self._keyword_rows(sub, rules)
         conditional = {i for i, r in enumerate(rules) if _conditioned(r)}
-        conds = sub.select([self._condition(rules[i]).alias(f"_c{i}") for i in sorted(conditional)])
+        # keyword-less rules' conditions run over every row; a keyword rule's only over its keyword rows
+        conds = sub.select([self._condition(rules[i]).alias(f"_c{i}")
+                            for i in sorted(conditional) if not rules[i].keywords])
+        fields = sub.select([c for c in _CONDITION_FIELDS if c in sub.columns])
         messages = sub.get_column("message")
         cols: dict[str, pl.Series] = {}
         for i, rule in enumerate(rules):
             name = f"_m{i}"
-            ok = conds.get_column(f"_c{i}") if i in conditional else None
             if rule.keywords:
                 idx = rows_of.get(i)
                 if idx is None:
                     continue
-                if ok is not None:
-                    idx = idx.filter(ok.gather(idx))
+                if i in conditional:
+                    idx = idx.filter(fields[idx].select(self._condition(rule)).to_series())
             else:
+                ok = conds.get_column(f"_c{i}") if i in conditional else None
                 idx = ok.arg_true() if ok is not None else pl.int_range(0, sub.height, dtype=pl.UInt32, eager=True)
             if len(idx):    # rules with no row left take no column
                 hits = pl.repeat(False, sub.height, dtype=pl.Boolean, eager=True).alias(name)
@@ -223,6 +229,9 @@ class Classifier:
         return out
 
 
+# The event columns Classifier._condition reads.
+_CONDITION_FIELDS = ("format", "status", "flags", "level", "sqlstate", "duration")
+
 # Named captures the parsers read as columns: taken from the column where it is set.
 _PARSED_ENTITIES = ("upstream",)
 
@@ -251,13 +260,17 @@ def _has_keyword(messages: pl.Series, keyword_regex: str) -> pl.Series:
 
 
 def _gate(rule: Rule) -> bool:
-    """Whether a rule's field conditions alone pick few rows (its candidates need no keyword pass)."""
-    return bool(rule.status or rule.flags or rule.sqlstate or rule.duration_min is not None or rule.level)
+    """Whether a rule's field conditions alone pick few rows (its candidates need no keyword pass).
+
+    A minimum level is not selective (most lines of an error log are errors): a rule with keywords
+    and a level takes its candidates from its keywords, and the level is checked on those."""
+    return bool(rule.status or rule.flags or rule.sqlstate or rule.duration_min is not None
+                or (rule.level and not rule.keywords))
 
 
 def _conditioned(rule: Rule) -> bool:
     """Whether a rule has any field condition (Classifier._condition is not a literal True)."""
-    return bool(rule.formats or rule.flags_exclude or _gate(rule))
+    return bool(rule.formats or rule.formats_exclude or rule.flags_exclude or rule.level or _gate(rule))
 
 
 def _token_regex(tokens: tuple[str, ...]) -> str:

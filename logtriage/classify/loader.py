@@ -16,6 +16,7 @@ import polars as pl
 import regex
 
 from logtriage.errors import LogtriageError, RuleFileError
+from logtriage.formats import names as parser_names
 from logtriage.model import CLASS_IDS, INCIDENT_IDS, LEVELS, SEVERITIES, SIGNALS
 
 
@@ -33,6 +34,7 @@ class Rule:
     keywords: tuple[str, ...] = ()
     engine: str = "polars"
     formats: tuple[str, ...] = ()
+    formats_exclude: tuple[str, ...] = ()
     status: tuple[int, int] | None = None
     flags: tuple[str, ...] = ()
     flags_exclude: tuple[str, ...] = ()
@@ -57,13 +59,13 @@ class Rule:
         return self.klass.split("/", 1)[0] if self.klass else None
 
 
-_RULE_KEYS = {"id", "class", "severity", "pattern", "keywords", "engine", "formats", "status", "flags",
-              "flags_exclude", "level", "duration_min", "sqlstate", "capture", "priority", "blame", "explain",
+_RULE_KEYS = {"id", "class", "severity", "pattern", "keywords", "engine", "formats", "formats_exclude", "status",
+              "flags", "flags_exclude", "level", "duration_min", "sqlstate", "capture", "priority", "blame", "explain",
               "check_first", "remediation", "match", "no_match", "expect", "known_miss", "refs"}
-_SIGNAL_KEYS = {"id", "signal", "pattern", "keywords", "engine", "formats", "capture", "priority", "match",
-                "no_match", "expect", "known_miss", "refs", "explain", "level"}
-_LIST_KEYS = ("keywords", "formats", "flags", "flags_exclude", "sqlstate", "remediation", "match", "no_match",
-              "known_miss", "refs")
+_SIGNAL_KEYS = {"id", "signal", "pattern", "keywords", "engine", "formats", "formats_exclude", "capture", "priority",
+                "match", "no_match", "expect", "known_miss", "refs", "explain", "level"}
+_LIST_KEYS = ("keywords", "formats", "formats_exclude", "flags", "flags_exclude", "sqlstate", "remediation", "match",
+              "no_match", "known_miss", "refs")
 
 
 def builtin_rules_dir() -> Path:
@@ -178,6 +180,7 @@ def _build(raw: dict, kind: str, path: str, order: int) -> tuple[Rule | None, li
         if problem:
             err(f"{key} does not compile: {problem}",
                 "polars patterns have no look-around or back-references; use engine = \"regex\" for those")
+    _check_formats(raw, err)
     status = raw.get("status")
     if status is not None and not (isinstance(status, list) and len(status) == 2
                                    and all(isinstance(x, int) for x in status) and status[0] <= status[1]):
@@ -207,7 +210,8 @@ def _build(raw: dict, kind: str, path: str, order: int) -> tuple[Rule | None, li
     return Rule(
         id=rid, kind=kind, file=path, klass=raw.get("class"), signal=raw.get("signal"),
         severity=raw.get("severity", "info"), pattern=pattern, keywords=keywords, engine=engine,
-        formats=tuple(raw.get("formats") or ()), status=tuple(status) if status else None,
+        formats=tuple(raw.get("formats") or ()), formats_exclude=tuple(raw.get("formats_exclude") or ()),
+        status=tuple(status) if status else None,
         flags=tuple(raw.get("flags") or ()), flags_exclude=tuple(raw.get("flags_exclude") or ()),
         level=raw.get("level"), duration_min=float(duration_min) if duration_min is not None else None,
         sqlstate=tuple(raw.get("sqlstate") or ()), capture=raw.get("capture"),
@@ -217,6 +221,22 @@ def _build(raw: dict, kind: str, path: str, order: int) -> tuple[Rule | None, li
         no_match=tuple(raw.get("no_match") or ()), expect=dict(expect),
         known_miss=tuple(raw.get("known_miss") or ()), refs=tuple(raw.get("refs") or ()),
     ), []
+
+
+def _check_formats(raw: dict, err) -> None:
+    """formats / formats_exclude name known parsers, and no parser is in both lists."""
+    known = parser_names()
+    for key in ("formats", "formats_exclude"):
+        value = raw.get(key)
+        if not isinstance(value, list):
+            continue
+        unknown = [f for f in value if isinstance(f, str) and f not in known]
+        if unknown:
+            err(f"{key} names unknown formats: {', '.join(unknown)}", f"parser names: {', '.join(known)}")
+    both = set(raw.get("formats") or ()) & set(raw.get("formats_exclude") or ())
+    if both and all(isinstance(x, str) for x in both):
+        err(f"formats and formats_exclude both name {', '.join(sorted(both))}",
+            "a format is either looked at or left out; keep it in one list")
 
 
 def _check_regex(pattern: str, engine: str) -> str | None:
