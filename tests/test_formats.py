@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from logtriage import formats, pipeline
@@ -55,3 +56,16 @@ def test_fixture_parses_as_its_family(path: Path, update_golden: bool):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(header + text)
     assert golden.read_text() == header + text
+
+
+def test_logfmt_bare_message_runs_to_the_next_key():
+    from logtriage.formats import logfmt
+    lines = ["level=ERROR ts=2026-03-04T14:03:46Z module=log line=253 message=Internal Server Error: /api/orders",
+             "level=error msg=connection refused by upstream host=db port=5432",
+             "ts=2024-04-16T15:10:44Z level=info msg=started count=5",
+             'level=warn msg="quoted one" err=boom']
+    got = pl.DataFrame({"text": lines}).select(**logfmt.parse(pl.col("text"))).get_column("message").to_list()
+    assert got == ["Internal Server Error: /api/orders", "connection refused by upstream", "started",
+                   "quoted one\nboom"]
+    assert logfmt.fields(lines[1])["msg"] == "connection refused by upstream"
+    assert logfmt.fields(lines[2])["msg"] == "started"

@@ -41,6 +41,13 @@ def _value(text: pl.Expr, keys: str) -> pl.Expr:
     return pl.when(quoted).then(inner).otherwise(raw)
 
 
+def _message(text: pl.Expr) -> pl.Expr:
+    """msg / message. Unquoted, it runs to the next ` key=` or the line's end: some formatters
+    (Django's key=value handlers, shell scripts) write `message=Internal Server Error: /` bare."""
+    bare = text.str.extract(rf'(?:^|\s)(?:msg|message)=([^"\s][^=]*?)(?:\s+{_KEY}=|\s*$)', 1)
+    return pl.coalesce(bare, _value(text, "msg|message"))
+
+
 def go_duration(expr: pl.Expr) -> pl.Expr:
     """A Go duration with one unit (`1.368313ms`, `944.101µs`, `2s`) as Float64 seconds."""
     num = expr.str.extract(r"^(\d+(?:\.\d+)?)", 1).cast(pl.Float64, strict=False)
@@ -52,7 +59,7 @@ def go_duration(expr: pl.Expr) -> pl.Expr:
 
 def parse(text: pl.Expr) -> dict[str, pl.Expr]:
     """Hot columns: ts, level, message (+ err), status, duration, component (service/app)."""
-    msg = _value(text, "msg|message")
+    msg = _message(text)
     err = _value(text, "err|error")
     body = pl.when(err.is_not_null()).then(pl.coalesce(msg, pl.lit("")) + "\n" + err).otherwise(msg)
     return {
@@ -70,6 +77,7 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
 
 
 _PAIR = regex.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+_BARE_MESSAGE = regex.compile(rf'(?:^|\s)(msg|message)=([^"\s][^=]*?)(?:\s+{_KEY}=|\s*$)')
 
 
 def fields(text: str) -> dict:
@@ -79,4 +87,7 @@ def fields(text: str) -> dict:
         if value.startswith('"'):
             value = value[1:-1].replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
         out.setdefault(key, value)
+    bare = _BARE_MESSAGE.search(text.split("\n", 1)[0])
+    if bare and out.get(bare[1]) == bare[2].split()[0]:
+        out[bare[1]] = bare[2]
     return compact(out)
