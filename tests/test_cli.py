@@ -118,3 +118,13 @@ def test_analyze_gives_the_same_json_whatever_the_hash_seed():
     first = run("1")
     assert first["incidents"] and first["timeline"]["series"]
     assert run("2") == first
+
+
+def test_a_year_python_cannot_hold_leaves_the_event_without_time(runner):
+    # an anonymised access line (ingress-nginx upstreaminfo) with the date zeroed out
+    line = ('x.x.x.x - - [01/Jan/0000:00:00:00 +0000] "GET / HTTP/1.1" 502 150 "-" "curl/7.87.0" 197 0.002 '
+            '[xxx] [] x.x.x.x:x 0 0.002 502 d4acbcddeb068470b9adb8c89c9fdbc4')
+    result = runner.invoke(main, ["scan", "--format", "ndjson", "--all", "-"], input=line + "\n")
+    assert result.exit_code == 0, result.output
+    [event] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert event["ts"] is None and event["class"] == "http.5xx"

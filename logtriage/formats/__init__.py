@@ -508,6 +508,9 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
     if df.get_column("wrapper").null_count() < df.height:
         df = df.with_columns(pl.coalesce(pl.col("ts"), pl.col("wrap_ts")).alias("ts"),
                              pl.coalesce(pl.col("level"), pl.col("wrap_level")).alias("level"))
+    # a stamp outside Python's years (an anonymised "01/Jan/0000") would break every later .row() or
+    # .to_list() of the batch: such an event has no time rather than a run that stops
+    df = df.with_columns(pl.when(pl.col("ts").dt.year().is_between(1, 9999)).then(pl.col("ts")).alias("ts"))
     # an event's raw text is the line as the program wrote it (wrapper removed); _eid numbers events
     starts = ~pl.col("_cont") & ~pl.col("_blank")
     df = df.with_columns(pl.col("text").alias("raw"), starts.cum_sum().alias("_eid"))
