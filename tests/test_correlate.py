@@ -400,3 +400,13 @@ def test_tls_spoken_to_a_plaintext_upstream_blames_the_proxys_config(tmp_path):
         "nginx/error.log": [handshake(60 + i * 0.5, i) for i in range(40)],
         "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
     assert order(doc)[0] == ("tls.failure", "nginx config")
+
+
+def test_a_listen_line_without_a_time_is_left_out_not_a_crash(tmp_path):
+    # a plain "listening on ..." line has no time stamp: it cannot be placed before or after the fault
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i * 0.2, 502) for i in range(40)],
+        "nginx/error.log": [refused(60 + i * 0.2) for i in range(40)],
+        "app/app.log": ["listening on http://127.0.0.1:3001"]})
+    assert doc["incidents"] and doc["incidents"][0]["causes"]
+    assert "config.port_mismatch" not in [c["id"] for c in doc["incidents"][0]["causes"]]

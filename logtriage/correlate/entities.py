@@ -32,9 +32,12 @@ def same_host(a: str, b: str) -> bool:
 
 
 def listen_map(signals: pl.DataFrame) -> list[dict]:
-    """Every `listening` signal as {ts, component, host, port, row}, in time order."""
+    """Every `listening` signal as {ts, component, host, port, row}, in time order.
+
+    A listen line without a time (a plain "listening on :3000") cannot be placed before or after
+    a fault, so it does not take part."""
     out = []
-    for row in signals.filter(pl.col("signal") == "listening").iter_rows(named=True):
+    for row in signals.filter((pl.col("signal") == "listening") & pl.col("ts").is_not_null()).iter_rows(named=True):
         ents = entities_of(row["entities"])
         hp = split_hostport(ents.get("listen"))
         host, port = (hp if hp else (ents.get("host", ""), ents.get("port")))
