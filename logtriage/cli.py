@@ -16,7 +16,29 @@ from logtriage.report import events as event_lines
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FOUND, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+DEBUG_ENV = "LOGTRIAGE_DEBUG"     # set: an internal error shows its Python traceback
+
+
+class _Group(click.Group):
+    """The command group; a bug of ours ends in one line that says what to do, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as err:   # noqa: BLE001 - the last resort for bugs, shown plainly
+            if os.environ.get(DEBUG_ENV):
+                raise
+            where = err.__traceback__
+            while where is not None and where.tb_next is not None:
+                where = where.tb_next
+            at = f" at {os.path.basename(where.tb_frame.f_code.co_filename)}:{where.tb_lineno}" if where else ""
+            click.echo(f"logtriage: internal error{at}: {type(err).__name__}: {err}. This is a bug in "
+                       f"logtriage, not in your logs: please report it with this line; {DEBUG_ENV}=1 "
+                       "shows the traceback.", err=True)
+            sys.exit(EXIT_INTERNAL)
 
 
 def _paths(f: Callable) -> Callable:
@@ -59,7 +81,7 @@ def _say_problem(p) -> None:
     click.echo(f"logtriage: {p}", err=True)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version")
 def main() -> None:
     """Read all the logs of an outage at once and tell why the site is down.
@@ -76,7 +98,8 @@ def main() -> None:
       logtriage report ./incident-logs/ -o postmortem.html
 
     Exit codes: 0 analysed (incidents or not); 1 only with --fail-on, when a matching incident
-    was found; 2 usage error, no readable input, or invalid rule files.
+    was found; 2 usage error, no readable input, or invalid rule files; 3 an internal error (a bug
+    of logtriage's: reported in one line, LOGTRIAGE_DEBUG=1 shows the traceback).
     """
 
 

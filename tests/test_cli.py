@@ -128,3 +128,21 @@ def test_a_year_python_cannot_hold_leaves_the_event_without_time(runner):
     assert result.exit_code == 0, result.output
     [event] = [json.loads(x) for x in result.stdout.splitlines()]
     assert event["ts"] is None and event["class"] == "http.5xx"
+
+
+def test_an_internal_error_is_one_line_and_exit_3(runner, tmp_path, monkeypatch):
+    from logtriage.correlate import analysis
+
+    def broken(*args, **kwargs):
+        raise ValueError("year 0 is out of range")
+
+    monkeypatch.setattr(analysis, "analyze", broken)
+    log = tmp_path / "error.log"
+    log.write_text(LINE + "\n")
+    result = runner.invoke(main, ["analyze", str(log)])
+    assert result.exit_code == 3
+    assert "internal error" in result.output and "ValueError: year 0 is out of range" in result.output
+    assert "Traceback" not in result.output and "LOGTRIAGE_DEBUG=1" in result.output
+    monkeypatch.setenv("LOGTRIAGE_DEBUG", "1")
+    result = runner.invoke(main, ["analyze", str(log)])
+    assert isinstance(result.exception, ValueError)
