@@ -9,7 +9,8 @@ GET /api/search, GET /api/export (slow aggregate), POST /api/orders (redis + pos
 GET /api/report (keeps every report it built: the memory leak the OOM scenarios drive),
 POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario),
 POST /admin/reindex?seconds=N (rebuilds the price index while holding the price lock: the slow-app
-scenario), GET /healthz.
+scenario), GET /healthz. With --data-dir, POST /api/orders writes a receipt file there (the app's
+disk-full scenario).
 """
 
 from __future__ import annotations
@@ -131,6 +132,10 @@ class App:
         with self.engine.begin() as c:
             oid = c.execute(text("INSERT INTO orders(item_id, amount) VALUES (:i, :a) RETURNING id"),
                             {"i": random.randint(1, 1000), "a": random.randint(1, 500)}).scalar()
+        if self.a.data_dir:
+            # the receipt the mailer picks up later; a write that fails fails the request
+            with open(os.path.join(self.a.data_dir, f"receipt-{oid}.json"), "w") as f:
+                f.write(json.dumps({"order": oid, "lines": ["item"] * 40}))
         return 201, {"order": oid}
 
     def report(self, q: dict):
@@ -262,6 +267,8 @@ def main() -> None:
     ap.add_argument("--lock-timeout-ms", type=int, default=0)
     ap.add_argument("--leak-fds", action="store_true")
     ap.add_argument("--leak-conns", action="store_true")
+    ap.add_argument("--data-dir", help="where POST /api/orders writes its receipt files")
+    ap.add_argument("--backlog", type=int, default=64, help="the listen socket's accept queue (listen(2) backlog)")
     ap.add_argument("--config", help="a JSON file whose keys override the options above (pool_size, ...)")
     a = ap.parse_args()
     if a.config:
@@ -275,6 +282,7 @@ def main() -> None:
     with app.engine.connect() as c:
         c.execute(text("SELECT 1"))
     log("INFO", "database connection check ok", db=f"{a.db_host}:{a.db_port}")
+    Server.request_queue_size = a.backlog
     srv = Server((a.host, a.port), make_handler(app))
 
     def on_term(signum, frame):
