@@ -399,3 +399,25 @@ def test_tls_spoken_to_a_plaintext_upstream_blames_the_proxys_config(tmp_path):
         "nginx/error.log": [handshake(60 + i * 0.5, i) for i in range(40)],
         "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
     assert order(doc)[0] == ("tls.failure", "nginx config")
+
+
+def test_redis_rejecting_the_apps_credentials_blames_redis_not_the_database(tmp_path):
+    # requirepass turned on at run time: the app's new Redis connections are refused with NOAUTH
+    # (redis-py strips the code word); PostgreSQL, the run's database, is healthy
+    def failed(t: float, level: str, msg: str) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}", '
+                f'"error": "AuthenticationError: Authentication required."}}')
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    for i in range(20):
+        app_lines += [failed(60 + i, "WARNING", "redis call failed, retrying"), failed(60.3 + i, "ERROR", "request failed")]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60.3 + i, 500) for i in range(20)],
+        "app/app.log": app_lines,
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"],
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")]})
+    ids = order(doc)
+    assert ids[0] == ("db.auth_failed", "redis")
+    assert ("db.auth_failed", "postgres") not in ids
+

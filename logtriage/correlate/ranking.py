@@ -33,8 +33,9 @@ SUBSUMED_BY = {"db.slow_query": "timeout.query"}
 # classes that describe a server's own state (it is out of memory, full, refusing clients, restarting)
 SERVER_STATE_CLASSES = ("proc.oom", "db.too_many_connections", "db.connection_terminated", "resource.disk_full")
 # what a server-family client rule (redis.*) says about that server when a client logs it: its
-# state, or that it did not answer in time (redis-py "Timeout reading from socket": Redis stalled)
-SERVER_REPLY_CLASSES = SERVER_STATE_CLASSES + ("timeout.upstream",)
+# state, that it did not answer in time (redis-py "Timeout reading from socket": Redis stalled), or
+# that it rejected the client's credentials (NOAUTH / WRONGPASS: Redis's auth, not PostgreSQL's)
+SERVER_REPLY_CLASSES = SERVER_STATE_CLASSES + ("timeout.upstream", "db.auth_failed")
 LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
 DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
               "timeout.query")
