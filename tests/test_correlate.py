@@ -421,3 +421,17 @@ def test_redis_rejecting_the_apps_credentials_blames_redis_not_the_database(tmp_
     assert ids[0] == ("db.auth_failed", "redis")
     assert ("db.auth_failed", "postgres") not in ids
 
+
+def test_failed_logins_that_ran_steadily_before_the_incident_do_not_outrank_it(tmp_path):
+    # a monitoring agent with a stale password fails to log in every 2 s from 20 s on, all of it inside
+    # the incident's look-back; at 64 s the app's pool runs dry (a leak), nginx answers 503
+    logins = [pg(20 + i * 2, 'FATAL:  password authentication failed for user "app"') for i in range(40)]
+    pool = [app(64 + i, "request failed: could not acquire database connection: TimeoutError: QueuePool limit of "
+                        "size 5 overflow 5 reached, connection timed out, timeout 3.00", "ERROR") for i in range(16)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(64) + [access(64.1 + i, 503) for i in range(16)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + pool,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")] + logins})
+    ids = order(doc)
+    assert ids[0] == ("pool.exhausted", "app")
+    assert ids.index(("db.auth_failed", "postgres")) > 0

@@ -26,6 +26,10 @@ from logtriage.classify.loader import Rule, builtin_rules_dir
 
 WEIGHTS = {"explains": 0.30, "depth": 0.20, "onset": 0.20, "specificity": 0.15, "volume": 0.15}
 EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate explains (links.toml)
+# a class already logged at least this long before the incident's first hot bucket, at a rate the
+# incident did not clearly raise, is a background the incident started beside (a monitoring agent's
+# failed logins every 2 s), even when all of it falls in the look-back before the window
+STEADY_LEAD_S = 20.0
 # TAXONOMY.md defines db.slow_query as waits "where no timeout fired in the database itself": when
 # the same database cancelled statements on a timeout, its lock-wait and duration lines are the
 # waits that timed out, and the incident is timeout.query
@@ -180,7 +184,7 @@ def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.da
         pre = before.filter((pl.col("root") == cls) & (pl.col("blame") == comp)).height
         pre_rate = pre / pre_seconds if pre_seconds > 0 else 0.0
         in_rate = n / span
-        steady = pre >= 3 and pre_rate >= 0.3 * in_rate
+        steady = pre >= 3 and pre_rate >= 0.3 * in_rate or _steady_in_lookback(rows, window_start, span)
         top_rule = rows.group_by("rule").len().sort("len", descending=True)["rule"][0]
         rule = rules.get(top_rule)
         layer = "db" if cls in DB_CLASSES else layers.get(comp, "app")
@@ -191,6 +195,21 @@ def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.da
             logged_by=sorted(rows["component"].unique().to_list()),
         ))
     return out
+
+
+def _steady_in_lookback(rows: pl.DataFrame, window_start: dt.datetime, span: float) -> bool:
+    """Whether a candidate's events ran at their incident rate for STEADY_LEAD_S or more before the window.
+
+    rows: its events in the window and the look-back before it, sorted by time. A cause that leads
+    its symptoms by a few seconds (lock waits before the 504s) is not steady; one that was already
+    there for a while, at a rate the incident did not raise to 3x, is background.
+    """
+    lead = rows.filter(pl.col("ts") < window_start)
+    if lead.height < 3:
+        return False
+    lead_s = (window_start - lead["ts"][0]).total_seconds()
+    inside = rows.height - lead.height
+    return lead_s >= STEADY_LEAD_S and lead.height / lead_s >= 0.3 * inside / span
 
 
 def explains(cause: Candidate, effect: Candidate, links: dict[str, set[str]]) -> bool:
