@@ -435,3 +435,27 @@ def test_failed_logins_that_ran_steadily_before_the_incident_do_not_outrank_it(t
     ids = order(doc)
     assert ids[0] == ("pool.exhausted", "app")
     assert ids.index(("db.auth_failed", "postgres")) > 0
+
+
+def test_connect_timeouts_after_a_hung_upstreams_read_timeouts_are_its_effect_not_its_cause(tmp_path):
+    # the app hangs at 60 s: nginx's reads time out (504) first; once the app's listen backlog is
+    # full, from 70 s, its connects time out too. Both are the app not answering, and the connect
+    # timeouts (which links.toml lets explain upstream timeouts) came 10 s after the read timeouts.
+    def timeout(t: float, phase: str, conn: int) -> str:
+        return nginx_error(t, f'upstream timed out (110: Connection timed out) while {phase}, client: 127.0.0.1, '
+                              'server: shop.lab.local, request: "GET /api/items/7 HTTP/1.1", upstream: '
+                              '"http://127.0.0.1:3000/api/items/7", host: "shop.lab.local"', conn)
+    reads = [timeout(60 + i, "reading response header from upstream", i) for i in range(10)]
+    connects = [timeout(70 + i * 0.5, "connecting to upstream", 100 + i) for i in range(40)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i, 504, seconds=5.0) for i in range(10)]
+        + [access_at(70 + i * 0.5, 504, seconds=2.0) for i in range(40)],
+        "nginx/error.log": sorted(reads + connects),
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]     # logs nothing while hung
+        + [app(i * 0.5, "request completed") for i in range(1, 120)] + [app(91 + i * 0.5, "request completed")
+                                                                         for i in range(10)]})
+    ids = order(doc)
+    assert ids[0] == ("timeout.upstream", "app")
+    assert ids.index(("timeout.connect", "app")) > 0      # the service at the upstream, not nginx
+    connect = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "timeout.connect")
+    assert "timeout.upstream" not in {e["class"] for e in connect["explains"]}

@@ -30,6 +30,7 @@ EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate exp
 # incident did not clearly raise, is a background the incident started beside (a monitoring agent's
 # failed logins every 2 s), even when all of it falls in the look-back before the window
 STEADY_LEAD_S = 20.0
+ORDER_SLACK_S = 5.0       # how much earlier than its cause an effect may be logged and still be credited to it
 # TAXONOMY.md defines db.slow_query as waits "where no timeout fired in the database itself": when
 # the same database cancelled statements on a timeout, its lock-wait and duration lines are the
 # waits that timed out, and the incident is timeout.query
@@ -235,7 +236,11 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     for c in cands:
         others = [o for o in live if o is not c and o.id != c.id]
         total = sum(o.count for o in others)
-        explained = [o for o in others if explains(c, o, links)]
+        # an effect does not come before its cause: a class that was logged well before c began is not
+        # c's symptom, whatever links.toml allows (the slack covers whole-second access-log times and a
+        # restart's gap: nginx's refusals start when a redeploy stops the app, its crash a second later)
+        explained = [o for o in others if explains(c, o, links)
+                     and o.onset >= c.onset - dt.timedelta(seconds=max(tolerance, ORDER_SLACK_S))]
         c.explains = [{"class": o.id, "component": o.component, "count": o.count}
                       for o in sorted(explained, key=lambda o: -o.count)]
         expl = (sum(o.count for o in explained) / total) if total else 0.3
