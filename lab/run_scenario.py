@@ -72,7 +72,8 @@ class Spec:
     harmless: str | None = None          # method name on Lab, run early in the healthy period
     lock_hold_s: float = 20.0            # how long fault_migration_lock holds its lock
     app_tmpfs_mb: int = 0                # the app's data dir (--data-dir, receipts) on a tmpfs of this size
-    checkout_users: int = 0              # clients calling POST /api/checkout?hold=3 from the start
+    checkout_users: int = 0              # clients calling POST checkout_path from the start
+    checkout_path: str = "/api/checkout?hold=3"
 
 
 SPECS = {s.name: s for s in [
@@ -305,6 +306,16 @@ SPECS = {s.name: s for s in [
          "upstream' (504 after proxy_connect_timeout 2 s) rather than read timeouts. Truth: still timeout.upstream / "
          "app: the app stopped answering; the connect timeouts are its full accept queue, not the network.",
          ["timeout.connect", "timeout.upstream", "http.5xx"], fault="fault_app_freeze", app={"backlog": 8}, users=4),
+    Spec("pg_deadlock", "db.slow_query", "postgres",
+         "Two clients check out baskets all along: each locks two of the 5 best-selling items in id order (SELECT "
+         "... FOR UPDATE, 0.5 s apart), so they only ever wait for each other. At the fault time a repricing job "
+         "starts updating those items in descending id order in one transaction per pass (0.3 s apart), for 30 s: "
+         "the lock order is reversed, postgres waits (deadlock_timeout 1 s), finds the cycles and aborts one side "
+         "('ERROR: deadlock detected', 'Process N waits for ShareLock ... blocked by process M'); the app's aborted "
+         "checkouts fail with OperationalError (DeadlockDetected) -> 500. Truth: db.slow_query / postgres, "
+         "TAXONOMY's class for lock waits and 'deadlock detected' (no timeout fired).",
+         ["db.slow_query", "http.5xx"], fault="fault_reprice_deadlock", checkout_users=2,
+         checkout_path="/api/checkout?hold=0.5&hot=5"),
     Spec("pg_postmaster_killed", "service.down", "postgres",
          "PostgreSQL's postmaster is killed with SIGKILL and nothing restarts it. Its backends notice and end the "
          "app's sessions ('FATAL: terminating connection due to unexpected postmaster exit'); every new connection "
@@ -942,6 +953,28 @@ http {{
             self.event(f"app pid {p.pid} resumed (SIGCONT)")
         threading.Thread(target=run, daemon=True).start()
 
+    def fault_reprice_deadlock(self) -> None:
+        def run():
+            c = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app", password="app-secret",
+                                 dbname="appdb", application_name="reprice")
+            aborted = 0
+            t_end = time.time() + 30
+            while time.time() < t_end:
+                try:
+                    cur = c.cursor()
+                    for i in (5, 4, 3, 2, 1):        # the reverse of the checkouts' lock order
+                        cur.execute("UPDATE items SET price = price * 1.01 WHERE id = %s", (i,))
+                        time.sleep(0.3)
+                    c.commit()
+                except psycopg2.Error:
+                    aborted += 1
+                    c.rollback()
+                time.sleep(0.2)
+            c.close()
+            self.event(f"repricing job stopped ({aborted} of its passes aborted)")
+        self.event("FAULT: a repricing job updates items 5..1 (descending) in one transaction per pass, for 30 s")
+        threading.Thread(target=run, daemon=True).start()
+
     def fault_pg_kill_postmaster(self) -> None:
         pid = int((self.base / "pgdata" / "postmaster.pid").read_text().split()[0])
         self.event(f"FAULT: postgres postmaster (pid {pid}) killed with SIGKILL, not restarted")
@@ -995,7 +1028,7 @@ http {{
                 self.fault_at = now_iso()
             self.stream("users", self.spec.users, self.user_request, (0.25, 0.5))
             if self.spec.checkout_users:
-                self.stream("checkout", self.spec.checkout_users, lambda: ("POST", "/api/checkout?hold=3"), (0.5, 1.0))
+                self.stream("checkout", self.spec.checkout_users, lambda: ("POST", self.spec.checkout_path), (0.5, 1.0))
             if self.spec.harmless:
                 time.sleep(8)
                 getattr(self, self.spec.harmless)()

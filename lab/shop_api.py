@@ -7,7 +7,8 @@ exception), like the app of the dev scenarios; anything Python prints on stderr 
 Endpoints: GET /api/items/<id> (redis session check + cache, then postgres), GET /api/items,
 GET /api/search, GET /api/export (slow aggregate), POST /api/orders (redis + postgres),
 GET /api/report (keeps every report it built: the memory leak the OOM scenarios drive),
-POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario),
+POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario;
+with hot=N it locks two of items 1..N in id order: the deadlock scenario),
 POST /admin/reindex?seconds=N (rebuilds the price index while holding the price lock: the slow-app
 scenario), GET /healthz. With --data-dir, POST /api/orders writes a receipt file there (the app's
 disk-full scenario).
@@ -153,9 +154,16 @@ class App:
 
     def checkout(self, q: dict):
         hold = float((q.get("hold") or ["0"])[0])
+        hot = int((q.get("hot") or ["0"])[0])
         with self.engine.begin() as c:     # bug: calls the payment provider inside the transaction
-            c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": random.randint(1, 1000)})
-            time.sleep(hold)               # the session sits "idle in transaction", holding its connection
+            if hot:                        # a basket of two of the `hot` best sellers, locked in id order
+                first, second = sorted(random.sample(range(1, hot + 1), 2))
+                c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": first})
+                time.sleep(hold)
+                c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": second})
+            else:
+                c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": random.randint(1, 1000)})
+                time.sleep(hold)           # the session sits "idle in transaction", holding its connection
             c.execute(text("INSERT INTO orders(item_id, amount) VALUES (1, 1)"))
         return 201, {"checkout": True}
 
