@@ -459,3 +459,20 @@ def test_connect_timeouts_after_a_hung_upstreams_read_timeouts_are_its_effect_no
     assert ids.index(("timeout.connect", "app")) > 0      # the service at the upstream, not nginx
     connect = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "timeout.connect")
     assert "timeout.upstream" not in {e["class"] for e in connect["explains"]}
+
+
+def test_an_idle_in_transaction_timeout_explains_the_apps_closed_connections(tmp_path):
+    # idle_in_transaction_session_timeout ends each checkout's session while it waits; the app's next
+    # statement finds the connection closed (conn.reset) and answers 500
+    pg_lines = [pg(60 + i * 2, "FATAL:  terminating connection due to idle-in-transaction timeout") for i in range(15)]
+    app_lines = [app(61 + i * 2, "request failed: OperationalError: (psycopg2.OperationalError) server closed the "
+                                 "connection unexpectedly", "ERROR") for i in range(15)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(61 + i * 2, 500, "/api/checkout") for i in range(15)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + app_lines,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")] + pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("timeout.query", "postgres")
+    top = doc["incidents"][0]["causes"][0]
+    assert {"class": "conn.reset", "component": "app", "count": 15} in top["explains"]
+
