@@ -476,3 +476,25 @@ def test_an_idle_in_transaction_timeout_explains_the_apps_closed_connections(tmp
     top = doc["incidents"][0]["causes"][0]
     assert {"class": "conn.reset", "component": "app", "count": 15} in top["explains"]
 
+
+def test_a_sparse_but_sustained_failure_is_an_incident_and_a_few_scattered_errors_are_not(tmp_path):
+    # deadlocks abort one checkout every 2 s for 30 s, never two failures in the same second, among
+    # 4 requests a second: no 1 s bucket is hot, the 10 s blocks are
+    pg_lines, app_lines = [], [app(0, "listening on http://127.0.0.1:3000")]
+    for i in range(15):
+        t = 60 + i * 2
+        pg_lines += [pg(t, "ERROR:  deadlock detected"),
+                     pg(t, "DETAIL:  Process 4242 waits for ShareLock on transaction 812; blocked by process 4243.")]
+        app_lines.append(app(t + 0.1, "request failed: OperationalError: (psycopg2.errors.DeadlockDetected) "
+                                      "deadlock detected", "ERROR"))
+    traffic = healthy_traffic(120, step=0.25)
+    failed = [access(60.1 + i * 2, 500, "/api/checkout") for i in range(15)]
+    doc = run_shipped(tmp_path / "sustained", {
+        "nginx/access.log": sorted(traffic + failed, key=lambda line: line[15:35]), "app/app.log": app_lines,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")] + pg_lines})
+    assert order(doc)[0] == ("db.slow_query", "postgres")
+    scattered = [access(20.1 + i * 30, 500, "/api/checkout") for i in range(3)]
+    doc = run_shipped(tmp_path / "scattered", {
+        "nginx/access.log": sorted(traffic + scattered, key=lambda line: line[15:35]),
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
+    assert doc["incidents"] == []
