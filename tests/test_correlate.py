@@ -493,6 +493,13 @@ def test_a_sparse_but_sustained_failure_is_an_incident_and_a_few_scattered_error
         "nginx/access.log": sorted(traffic + failed, key=lambda line: line[15:35]), "app/app.log": app_lines,
         "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")] + pg_lines})
     assert order(doc)[0] == ("db.slow_query", "postgres")
+    # sparser: 6 failed checkouts in 8 s (only the middle of the stretch has 5 within 10 s); all of them count
+    few = [access(60.1 + d, 500, "/api/checkout") for d in (0, 2, 3, 5, 7, 8)]
+    doc = run_shipped(tmp_path / "few", {
+        "nginx/access.log": sorted(traffic + few, key=lambda line: line[15:35]),
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
+    [inc] = doc["incidents"]
+    assert inc["impact"]["errors"] == 6
     scattered = [access(20.1 + i * 30, 500, "/api/checkout") for i in range(3)]
     doc = run_shipped(tmp_path / "scattered", {
         "nginx/access.log": sorted(traffic + scattered, key=lambda line: line[15:35]),

@@ -88,8 +88,10 @@ def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int,
                   .with_columns(pl.col("fx").rolling_sum(SUSTAIN_BUCKETS, center=True, min_samples=1).alias("rfx"),
                                 pl.col("req").rolling_sum(SUSTAIN_BUCKETS, center=True, min_samples=1).alias("rreq")))
         usual = float(counts["rfx"].quantile(0.2, "lower") or 0.0)
-        hot_expr = hot_expr | ((pl.col("rfx") >= usual + SUSTAIN_MIN) & (pl.col("rfx") >= SUSTAIN_SHARE * pl.col("rreq"))
-                               & (pl.col("len") > baseline))
+        sustained = (pl.col("rfx") >= usual + SUSTAIN_MIN) & (pl.col("rfx") >= SUSTAIN_SHARE * pl.col("rreq"))
+        # every bucket of such a stretch, not only its centres, so its failures count in full
+        near = sustained.cast(pl.Int8).rolling_max(SUSTAIN_BUCKETS, center=True, min_samples=1) == 1
+        hot_expr = hot_expr | (near & (pl.col("len") > baseline))
     # a bucket hot by share (not above baseline) counts all its errors
     hot = counts.filter(hot_expr).select(
         "b", pl.when(pl.col("len") >= threshold).then(pl.col("len") - baseline).otherwise(pl.col("len")).alias("x"))
