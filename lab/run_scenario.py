@@ -316,6 +316,14 @@ SPECS = {s.name: s for s in [
          "TAXONOMY's class for lock waits and 'deadlock detected' (no timeout fired).",
          ["db.slow_query", "http.5xx"], fault="fault_reprice_deadlock", checkout_users=2,
          checkout_path="/api/checkout?hold=0.5&hot=5"),
+    Spec("app_bad_release", "http.5xx", "app",
+         "shop-api is redeployed (supervisor stop/start) with a release whose item serializer has a bug: every "
+         "/api/items/<id> that misses the cache raises NoSuchColumnError (a KeyError: it reads a column, price_eur, the "
+         "query does not select) "
+         "and is answered 500 with the traceback in the app's log; the process keeps running and every dependency "
+         "is healthy. Truth: TAXONOMY has no class for an application bug, so the incident is server errors with no "
+         "more specific evidence (http.5xx), and the component that produced them is the app, not nginx which only "
+         "passed them on.", ["http.5xx"], fault="fault_bad_release", supervised=True),
     Spec("pg_postmaster_killed", "service.down", "postgres",
          "PostgreSQL's postmaster is killed with SIGKILL and nothing restarts it. Its backends notice and end the "
          "app's sessions ('FATAL: terminating connection due to unexpected postmaster exit'); every new connection "
@@ -810,6 +818,10 @@ http {{
         # a hand edit left a trailing comma: json.load raises at start-up
         self.app_config.write_text('{\n  "pool_size": 5,\n  "pool_timeout": 5,\n}\n')
         self.redeploy_app(f"--config {self.app_config} (invalid JSON: a trailing comma)")
+
+    def fault_bad_release(self) -> None:
+        self.spec = dataclasses.replace(self.spec, app={**self.spec.app, "price_bug": True})
+        self.redeploy_app("--price-bug (release 1.8.3: the item serializer raises on every cache miss)")
 
     def fault_app_new_port(self) -> None:
         self.app_port_override = self.app_port + 1

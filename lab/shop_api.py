@@ -102,7 +102,10 @@ class App:
             row = c.execute(text("SELECT id, name, price FROM items WHERE id = :i"), {"i": item_id}).first()
         if row is None:
             return 404, {"error": "not found"}
-        doc = {"id": row[0], "name": row[1], "price": float(row[2])}
+        if self.a.price_bug:      # release 1.8.3's serializer reads a column the query does not select
+            doc = {"id": row[0], "name": row[1], "price": float(row._mapping["price_eur"])}
+        else:
+            doc = {"id": row[0], "name": row[1], "price": float(row[2])}
         self.cache("SET", f"item:{item_id}", json.dumps(doc), ex=5)
         return 200, doc
 
@@ -276,6 +279,7 @@ def main() -> None:
     ap.add_argument("--leak-fds", action="store_true")
     ap.add_argument("--leak-conns", action="store_true")
     ap.add_argument("--data-dir", help="where POST /api/orders writes its receipt files")
+    ap.add_argument("--price-bug", action="store_true", help="a release whose item serializer raises on every cache miss")
     ap.add_argument("--backlog", type=int, default=64, help="the listen socket's accept queue (listen(2) backlog)")
     ap.add_argument("--config", help="a JSON file whose keys override the options above (pool_size, ...)")
     a = ap.parse_args()
