@@ -70,6 +70,10 @@ class Spec:
     nginx_port_offset: int = 0           # nginx's upstream is the app's port + this from the start
     users: int = 2
     harmless: str | None = None          # method name on Lab, run early in the healthy period
+    lock_hold_s: float = 20.0            # how long fault_migration_lock holds its lock
+    app_tmpfs_mb: int = 0                # the app's data dir (--data-dir, receipts) on a tmpfs of this size
+    checkout_users: int = 0              # clients calling POST checkout_path from the start
+    checkout_path: str = "/api/checkout?hold=3"
 
 
 SPECS = {s.name: s for s in [
@@ -147,10 +151,11 @@ SPECS = {s.name: s for s in [
          "PostgreSQL was restarted (pg_ctl restart -m fast) late in the run, after a longer healthy period, with 3 "
          "users; the app's pooled connections die (OperationalError) until the pool reconnects.",
          ["conn.reset", "conn.refused", "http.5xx"], fault="fault_pg_restart", healthy_s=45, after_s=30, users=3),
-    Spec("app_sigkill", "proc.oom", "app",
-         "shop-api is killed with SIGKILL three times, 8 s apart, the way the kernel OOM killer kills it when nothing "
-         "reads the cgroup's OOM events: the supervisor only records 'Main process exited, code=killed, "
-         "status=9/KILL' and restarts it after 1 s. In-flight requests are cut off; 502s.",
+    Spec("app_sigkill", "proc.crash", "app",
+         "shop-api is killed with SIGKILL three times, 8 s apart (as an OOM killer whose events nobody reads, or an "
+         "operator's kill -9, would): the supervisor only records 'Main process exited, code=killed, "
+         "status=9/KILL' and restarts it after 1 s. In-flight requests are cut off; 502s. Nothing in the logs says "
+         "who sent the signal, so the truth is proc.crash (it was proc.oom until lab round 3).",
          ["conn.reset_before_headers", "conn.refused", "http.5xx"], fault="fault_sigkill", supervised=True),
     Spec("pool_leak", "pool.exhausted", "app",
          "A code path of shop-api (/api/report?detail=1) checks out a pooled connection and never returns it. From the "
@@ -249,6 +254,90 @@ SPECS = {s.name: s for s in [
          "refuses further clients ('ERR max number of clients reached'), so the app's new connections fail -> redis ConnectionError and 500s. Truth: the server refused a session because its "
          "connection limit was reached (db.too_many_connections, TAXONOMY lists Redis' message) / redis.",
          ["http.5xx"], fault="fault_redis_clients", redis_maxclients=40),
+    # round 3: kinds of fault the dev set and rounds 1-2 do not have
+    Spec("pg_lock_storm", "db.slow_query", "postgres",
+         "A migration holds ACCESS EXCLUSIVE on items for 30 s and the app sets no lock_timeout or "
+         "statement_timeout, so nothing in the database fires: the app's SELECTs on items just wait (postgres: "
+         "'still waiting for AccessShareLock ... after 1000 ms', and 'duration: N ms' when they finally run), its "
+         "pooled connections are held by the waiters (QueuePool timeouts for other requests) and nginx gives up "
+         "after 5 s (upstream timed out, 504). Truth: database work waited on locks with no timeout firing in the "
+         "database (TAXONOMY's db.slow_query) / postgres; the pool timeouts and 504s are the callers waiting.",
+         ["db.slow_query", "timeout.upstream", "pool.exhausted", "http.5xx"], fault="fault_migration_lock",
+         lock_hold_s=30),
+    Spec("pg_idle_tx_timeout", "timeout.query", "postgres",
+         "Two clients use POST /api/checkout all along; that code path calls a payment provider (3 s) inside its "
+         "database transaction. At the fault time a DBA sets idle_in_transaction_session_timeout = 2s (ALTER SYSTEM + "
+         "pg_reload_conf()): postgres ends every checkout session while it sits idle in transaction ('FATAL: "
+         "terminating connection due to idle-in-transaction timeout'); the app's next statement fails "
+         "(OperationalError) -> 500. Truth: the database ended work on a timeout (timeout.query, TAXONOMY names "
+         "the idle-in-transaction timeout) / postgres, not an admin or restart termination (db.connection_terminated).",
+         ["timeout.query", "http.5xx"], fault="fault_idle_tx_timeout", checkout_users=2),
+    Spec("app_disk_full", "resource.disk_full", "app",
+         "shop-api writes a receipt file per order into its data directory, an 8 MB volume (tmpfs). At the fault "
+         "time a debug dump written into the same volume fills it: every POST /api/orders then fails writing its "
+         "receipt ('OSError: [Errno 28] No space left on device') -> 500. Postgres, Redis and nginx are healthy. "
+         "Truth: the app ran out of disk space (resource.disk_full / app).", ["resource.disk_full", "http.5xx"],
+         fault="fault_app_fill_disk", app_tmpfs_mb=8),
+    Spec("redis_requirepass", "db.auth_failed", "redis",
+         "An operator turns on Redis authentication at run time (CONFIG SET requirepass) and kicks the connected "
+         "clients (CLIENT KILL TYPE normal) so they re-authenticate; shop-api is not given the password. Its new "
+         "Redis connections get 'NOAUTH Authentication required.' (redis AuthenticationError), retried, then 500 "
+         "on /api/items/<id> and orders. Truth: the server rejected the client's (missing) credentials "
+         "(db.auth_failed) / redis, the server that changed; Redis itself logs nothing at notice level.",
+         ["db.auth_failed", "http.5xx"], fault="fault_redis_requirepass"),
+    Spec("pg_password_rotated", "db.auth_failed", "postgres",
+         "The app role's password is rotated in the database (ALTER ROLE app PASSWORD ...) without redeploying "
+         "shop-api. Its open sessions keep working until the pool recycles them (pool_recycle 20 s); from then on "
+         "every new session fails: 'FATAL: password authentication failed for user \"app\"' (postgres) / "
+         "OperationalError (app) -> 500. Truth: db.auth_failed / postgres (as the dev set's db_auth_failure), here "
+         "with a gradual onset while the old sessions age out.", ["db.auth_failed", "http.5xx"],
+         fault="fault_pg_password"),
+    Spec("app_frozen", "timeout.upstream", "app",
+         "shop-api's process is frozen (SIGSTOP, as under a debugger, a stuck stop-the-world pause or a VM stall) "
+         "for 30 s, then resumed (SIGCONT). The kernel still completes TCP handshakes into its listen backlog, so "
+         "nginx first connects and waits: 'upstream timed out (110) while reading response header' (504); once the "
+         "backlog is full new connections are not accepted: 'connect() ... timed out (110)' (504). The app logs "
+         "nothing while frozen. Truth: requests to the upstream got no response in time (timeout.upstream) / app, "
+         "the service that stopped answering; the connect timeouts are the same hang seen once its backlog filled, "
+         "not a network fault.", ["timeout.upstream", "timeout.connect", "http.5xx"], fault="fault_app_freeze"),
+    Spec("app_frozen_backlog", "timeout.upstream", "app",
+         "As app_frozen (shop-api frozen with SIGSTOP for 30 s, then SIGCONT), with 4 users and the app's listen "
+         "backlog at 8 (as a small gunicorn --backlog or a low net.core.somaxconn): the backlog fills within seconds, "
+         "so most of nginx's errors are 'connect() ... timed out (110: Connection timed out) while connecting to "
+         "upstream' (504 after proxy_connect_timeout 2 s) rather than read timeouts. Truth: still timeout.upstream / "
+         "app: the app stopped answering; the connect timeouts are its full accept queue, not the network.",
+         ["timeout.connect", "timeout.upstream", "http.5xx"], fault="fault_app_freeze", app={"backlog": 8}, users=4),
+    Spec("pg_deadlock", "db.slow_query", "postgres",
+         "Two clients check out baskets all along: each locks two of the 5 best-selling items in id order (SELECT "
+         "... FOR UPDATE, 0.5 s apart), so they only ever wait for each other. At the fault time a repricing job "
+         "starts updating those items in descending id order in one transaction per pass (0.3 s apart), for 30 s: "
+         "the lock order is reversed, postgres waits (deadlock_timeout 1 s), finds the cycles and aborts one side "
+         "('ERROR: deadlock detected', 'Process N waits for ShareLock ... blocked by process M'); the app's aborted "
+         "checkouts fail with OperationalError (DeadlockDetected) -> 500. Truth: db.slow_query / postgres, "
+         "TAXONOMY's class for lock waits and 'deadlock detected' (no timeout fired).",
+         ["db.slow_query", "http.5xx"], fault="fault_reprice_deadlock", checkout_users=2,
+         checkout_path="/api/checkout?hold=0.5&hot=5"),
+    Spec("app_bad_release", "http.5xx", "app",
+         "shop-api is redeployed (supervisor stop/start) with a release whose item serializer has a bug: every "
+         "/api/items/<id> that misses the cache raises NoSuchColumnError (a KeyError: it reads a column, price_eur, the "
+         "query does not select) "
+         "and is answered 500 with the traceback in the app's log; the process keeps running and every dependency "
+         "is healthy. Truth: TAXONOMY has no class for an application bug, so the incident is server errors with no "
+         "more specific evidence (http.5xx), and the component that produced them is the app, not nginx which only "
+         "passed them on.", ["http.5xx"], fault="fault_bad_release", supervised=True),
+    Spec("pg_postmaster_killed", "service.down", "postgres",
+         "PostgreSQL's postmaster is killed with SIGKILL and nothing restarts it. Its backends notice and end the "
+         "app's sessions ('FATAL: terminating connection due to unexpected postmaster exit'); every new connection "
+         "is refused (OperationalError ... Connection refused) -> 500. Truth: the database is not running any "
+         "more (service.down / postgres, as pg_stopped and redis_killed), with no shutdown lines of its own.",
+         ["db.connection_terminated", "conn.refused", "http.5xx"], fault="fault_pg_kill_postmaster"),
+    Spec("herring_auth_probe", "pool.exhausted", "app",
+         "A red herring layered on a real fault: from early in the run a monitoring agent with a stale password "
+         "tries to log in to postgres every 2 s ('FATAL: password authentication failed', harmless: the app's role "
+         "is fine). At the fault time /api/report?detail=1 starts leaking pooled connections (as pool_leak): "
+         "QueuePool timeouts and 503s. Truth: pool.exhausted / app; the steady authentication failures started "
+         "long before and do not change with the incident.", ["http.5xx"], fault="fault_pool_leak",
+         app={"leak_conns": True, "pool_timeout": 3}, harmless="harmless_auth_probe"),
 ]}
 
 
@@ -404,6 +493,8 @@ http {{
             argv += ["--db-host", self.db_host_override]
         if self.app_config:
             argv += ["--config", str(self.app_config)]
+        if self.spec.app_tmpfs_mb:
+            argv += ["--data-dir", str(self.base / "appdata")]
         for k, v in self.spec.app.items():
             flag = "--" + k.replace("_", "-")
             argv += [flag] if v is True else [flag, str(v)]
@@ -479,6 +570,10 @@ http {{
 
     def start_app(self) -> None:
         (self.base / "logs").mkdir(parents=True, exist_ok=True)
+        if self.spec.app_tmpfs_mb:
+            (self.base / "appdata").mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.spec.app_tmpfs_mb}m", "tmpfs",
+                            str(self.base / "appdata")], check=True)
         self.app_out = open(self.base / "logs" / "app.log", "ab", buffering=0)
         if self.spec.supervised:
             self.sup_log = open(self.base / "logs" / "supervisor.log", "a")
@@ -596,11 +691,12 @@ http {{
                                  dbname="appdb", application_name="migrate")
             cur = c.cursor()
             cur.execute("ALTER TABLE items ADD COLUMN note text")
-            time.sleep(20)
+            time.sleep(self.spec.lock_hold_s)
             c.commit()
             c.close()
             self.event("migration committed (lock released)")
-        self.event("FAULT: migration session takes ACCESS EXCLUSIVE lock on items for 20 s (ALTER TABLE items ADD COLUMN)")
+        self.event(f"FAULT: migration session takes ACCESS EXCLUSIVE lock on items for {self.spec.lock_hold_s:g} s "
+                   "(ALTER TABLE items ADD COLUMN)")
         threading.Thread(target=run, daemon=True).start()
 
     def fault_pg_terminate(self) -> None:
@@ -724,6 +820,10 @@ http {{
         self.app_config.write_text('{\n  "pool_size": 5,\n  "pool_timeout": 5,\n}\n')
         self.redeploy_app(f"--config {self.app_config} (invalid JSON: a trailing comma)")
 
+    def fault_bad_release(self) -> None:
+        self.spec = dataclasses.replace(self.spec, app={**self.spec.app, "price_bug": True})
+        self.redeploy_app("--price-bug (release 1.8.3: the item serializer raises on every cache miss)")
+
     def fault_app_new_port(self) -> None:
         self.app_port_override = self.app_port + 1
         self.redeploy_app(f"--port {self.app_port_override} (nginx's upstream stays 127.0.0.1:{self.app_port})")
@@ -829,6 +929,82 @@ http {{
         self.event(f"FAULT: the app dies with {sig.name}, 3 times 8 s apart (supervisor restarts it)")
         threading.Thread(target=run, daemon=True).start()
 
+    def fault_idle_tx_timeout(self) -> None:
+        self.event("FAULT: ALTER SYSTEM SET idle_in_transaction_session_timeout = '2s'; SELECT pg_reload_conf()")
+        c = self.pg_admin()
+        c.autocommit = True
+        c.cursor().execute("ALTER SYSTEM SET idle_in_transaction_session_timeout = '2s'")
+        c.cursor().execute("SELECT pg_reload_conf()")
+        c.close()
+
+    def fault_app_fill_disk(self) -> None:
+        dump = self.base / "appdata" / "heap-debug.dump"
+        self.event(f"FAULT: a debug dump is written into the app's data volume ({dump}) until it is full")
+        r = subprocess.run(["dd", "if=/dev/zero", f"of={dump}", "bs=1M"], capture_output=True, text=True, check=False)
+        self.event(f"dump stopped: {r.stderr.strip().splitlines()[0] if r.stderr.strip() else r.returncode}")
+
+    def fault_redis_requirepass(self) -> None:
+        self.event("FAULT: redis CONFIG SET requirepass (the app is not given the password); CLIENT KILL TYPE normal")
+        for cmd in (["CONFIG", "SET", "requirepass", "rotated-9f2c"],
+                    ["--no-auth-warning", "-a", "rotated-9f2c", "CLIENT", "KILL", "TYPE", "normal"]):
+            subprocess.run(["redis-cli", "-p", str(self.redis_port), *cmd], stdout=subprocess.DEVNULL, check=False)
+
+    def fault_pg_password(self) -> None:
+        self.event("FAULT: ALTER ROLE app PASSWORD (rotated in the database; shop-api keeps the old one)")
+        c = self.pg_admin()
+        c.autocommit = True
+        c.cursor().execute("ALTER ROLE app PASSWORD 'rotated-7d1e'")
+        c.close()
+
+    def fault_app_freeze(self) -> None:
+        def run():
+            p = self.app_proc
+            self.event(f"FAULT: app pid {p.pid} frozen with SIGSTOP for 30 s")
+            p.send_signal(signal.SIGSTOP)
+            time.sleep(30)
+            p.send_signal(signal.SIGCONT)
+            self.event(f"app pid {p.pid} resumed (SIGCONT)")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_reprice_deadlock(self) -> None:
+        def run():
+            c = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app", password="app-secret",
+                                 dbname="appdb", application_name="reprice")
+            aborted = 0
+            t_end = time.time() + 30
+            while time.time() < t_end:
+                try:
+                    cur = c.cursor()
+                    for i in (5, 4, 3, 2, 1):        # the reverse of the checkouts' lock order
+                        cur.execute("UPDATE items SET price = price * 1.01 WHERE id = %s", (i,))
+                        time.sleep(0.3)
+                    c.commit()
+                except psycopg2.Error:
+                    aborted += 1
+                    c.rollback()
+                time.sleep(0.2)
+            c.close()
+            self.event(f"repricing job stopped ({aborted} of its passes aborted)")
+        self.event("FAULT: a repricing job updates items 5..1 (descending) in one transaction per pass, for 30 s")
+        threading.Thread(target=run, daemon=True).start()
+
+    def fault_pg_kill_postmaster(self) -> None:
+        pid = int((self.base / "pgdata" / "postmaster.pid").read_text().split()[0])
+        self.event(f"FAULT: postgres postmaster (pid {pid}) killed with SIGKILL, not restarted")
+        os.kill(pid, signal.SIGKILL)
+
+    def harmless_auth_probe(self) -> None:
+        def run():
+            while not self.stop_traffic.is_set():
+                try:
+                    psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="app", password="stale-monitor-pw",
+                                     dbname="appdb", application_name="pg_monitor").close()
+                except psycopg2.Error:
+                    pass
+                time.sleep(2)
+        self.event("harmless: a monitoring agent with a stale password tries to log in to postgres every 2 s")
+        threading.Thread(target=run, daemon=True).start()
+
     def harmless_noise(self) -> None:
         self.event("harmless: redis CLIENT PAUSE 1200 ms")
         subprocess.run(["redis-cli", "-p", str(self.redis_port), "CLIENT", "PAUSE", "1200"], stdout=subprocess.DEVNULL,
@@ -864,6 +1040,8 @@ http {{
             if self.spec.nginx_port_offset:       # the fault is there from the first request
                 self.fault_at = now_iso()
             self.stream("users", self.spec.users, self.user_request, (0.25, 0.5))
+            if self.spec.checkout_users:
+                self.stream("checkout", self.spec.checkout_users, lambda: ("POST", self.spec.checkout_path), (0.5, 1.0))
             if self.spec.harmless:
                 time.sleep(8)
                 getattr(self, self.spec.harmless)()
@@ -906,9 +1084,9 @@ http {{
         print(f"  wrote {self.out} {sizes}", flush=True)
 
     def teardown_mount(self) -> None:
-        pgdata = self.base / "pgdata"
-        if os.path.ismount(pgdata):
-            subprocess.run(["umount", "-l", str(pgdata)], check=False)
+        for d in (self.base / "pgdata", self.base / "appdata"):
+            if os.path.ismount(d):
+                subprocess.run(["umount", "-l", str(d)], check=False)
 
     def teardown(self) -> None:
         self.stop_traffic.set()

@@ -7,9 +7,11 @@ exception), like the app of the dev scenarios; anything Python prints on stderr 
 Endpoints: GET /api/items/<id> (redis session check + cache, then postgres), GET /api/items,
 GET /api/search, GET /api/export (slow aggregate), POST /api/orders (redis + postgres),
 GET /api/report (keeps every report it built: the memory leak the OOM scenarios drive),
-POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario),
+POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario;
+with hot=N it locks two of items 1..N in id order: the deadlock scenario),
 POST /admin/reindex?seconds=N (rebuilds the price index while holding the price lock: the slow-app
-scenario), GET /healthz.
+scenario), GET /healthz. With --data-dir, POST /api/orders writes a receipt file there (the app's
+disk-full scenario).
 """
 
 from __future__ import annotations
@@ -100,7 +102,10 @@ class App:
             row = c.execute(text("SELECT id, name, price FROM items WHERE id = :i"), {"i": item_id}).first()
         if row is None:
             return 404, {"error": "not found"}
-        doc = {"id": row[0], "name": row[1], "price": float(row[2])}
+        if self.a.price_bug:      # release 1.8.3's serializer reads a column the query does not select
+            doc = {"id": row[0], "name": row[1], "price": float(row._mapping["price_eur"])}
+        else:
+            doc = {"id": row[0], "name": row[1], "price": float(row[2])}
         self.cache("SET", f"item:{item_id}", json.dumps(doc), ex=5)
         return 200, doc
 
@@ -131,6 +136,10 @@ class App:
         with self.engine.begin() as c:
             oid = c.execute(text("INSERT INTO orders(item_id, amount) VALUES (:i, :a) RETURNING id"),
                             {"i": random.randint(1, 1000), "a": random.randint(1, 500)}).scalar()
+        if self.a.data_dir:
+            # the receipt the mailer picks up later; a write that fails fails the request
+            with open(os.path.join(self.a.data_dir, f"receipt-{oid}.json"), "w") as f:
+                f.write(json.dumps({"order": oid, "lines": ["item"] * 40}))
         return 201, {"order": oid}
 
     def report(self, q: dict):
@@ -148,9 +157,16 @@ class App:
 
     def checkout(self, q: dict):
         hold = float((q.get("hold") or ["0"])[0])
+        hot = int((q.get("hot") or ["0"])[0])
         with self.engine.begin() as c:     # bug: calls the payment provider inside the transaction
-            c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": random.randint(1, 1000)})
-            time.sleep(hold)               # the session sits "idle in transaction", holding its connection
+            if hot:                        # a basket of two of the `hot` best sellers, locked in id order
+                first, second = sorted(random.sample(range(1, hot + 1), 2))
+                c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": first})
+                time.sleep(hold)
+                c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": second})
+            else:
+                c.execute(text("SELECT id FROM items WHERE id = :i FOR UPDATE"), {"i": random.randint(1, 1000)})
+                time.sleep(hold)           # the session sits "idle in transaction", holding its connection
             c.execute(text("INSERT INTO orders(item_id, amount) VALUES (1, 1)"))
         return 201, {"checkout": True}
 
@@ -262,6 +278,9 @@ def main() -> None:
     ap.add_argument("--lock-timeout-ms", type=int, default=0)
     ap.add_argument("--leak-fds", action="store_true")
     ap.add_argument("--leak-conns", action="store_true")
+    ap.add_argument("--data-dir", help="where POST /api/orders writes its receipt files")
+    ap.add_argument("--price-bug", action="store_true", help="a release whose item serializer raises on every cache miss")
+    ap.add_argument("--backlog", type=int, default=64, help="the listen socket's accept queue (listen(2) backlog)")
     ap.add_argument("--config", help="a JSON file whose keys override the options above (pool_size, ...)")
     a = ap.parse_args()
     if a.config:
@@ -275,6 +294,7 @@ def main() -> None:
     with app.engine.connect() as c:
         c.execute(text("SELECT 1"))
     log("INFO", "database connection check ok", db=f"{a.db_host}:{a.db_port}")
+    Server.request_queue_size = a.backlog
     srv = Server((a.host, a.port), make_handler(app))
 
     def on_term(signum, frame):

@@ -410,3 +410,109 @@ def test_a_listen_line_without_a_time_is_left_out_not_a_crash(tmp_path):
         "app/app.log": ["listening on http://127.0.0.1:3001"]})
     assert doc["incidents"] and doc["incidents"][0]["causes"]
     assert "config.port_mismatch" not in [c["id"] for c in doc["incidents"][0]["causes"]]
+
+
+def test_redis_rejecting_the_apps_credentials_blames_redis_not_the_database(tmp_path):
+    # requirepass turned on at run time: the app's new Redis connections are refused with NOAUTH
+    # (redis-py strips the code word); PostgreSQL, the run's database, is healthy
+    def failed(t: float, level: str, msg: str) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}", '
+                f'"error": "AuthenticationError: Authentication required."}}')
+    app_lines = [app(0, "listening on http://127.0.0.1:3000")]
+    for i in range(20):
+        app_lines += [failed(60 + i, "WARNING", "redis call failed, retrying"), failed(60.3 + i, "ERROR", "request failed")]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60.3 + i, 500) for i in range(20)],
+        "app/app.log": app_lines,
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"],
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")]})
+    ids = order(doc)
+    assert ids[0] == ("db.auth_failed", "redis")
+    assert ("db.auth_failed", "postgres") not in ids
+
+
+def test_failed_logins_that_ran_steadily_before_the_incident_do_not_outrank_it(tmp_path):
+    # a monitoring agent with a stale password fails to log in every 2 s from 20 s on, all of it inside
+    # the incident's look-back; at 64 s the app's pool runs dry (a leak), nginx answers 503
+    logins = [pg(20 + i * 2, 'FATAL:  password authentication failed for user "app"') for i in range(40)]
+    pool = [app(64 + i, "request failed: could not acquire database connection: TimeoutError: QueuePool limit of "
+                        "size 5 overflow 5 reached, connection timed out, timeout 3.00", "ERROR") for i in range(16)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(64) + [access(64.1 + i, 503) for i in range(16)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + pool,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")] + logins})
+    ids = order(doc)
+    assert ids[0] == ("pool.exhausted", "app")
+    assert ids.index(("db.auth_failed", "postgres")) > 0
+
+
+def test_connect_timeouts_after_a_hung_upstreams_read_timeouts_are_its_effect_not_its_cause(tmp_path):
+    # the app hangs at 60 s: nginx's reads time out (504) first; once the app's listen backlog is
+    # full, from 70 s, its connects time out too. Both are the app not answering, and the connect
+    # timeouts (which links.toml lets explain upstream timeouts) came 10 s after the read timeouts.
+    def timeout(t: float, phase: str, conn: int) -> str:
+        return nginx_error(t, f'upstream timed out (110: Connection timed out) while {phase}, client: 127.0.0.1, '
+                              'server: shop.lab.local, request: "GET /api/items/7 HTTP/1.1", upstream: '
+                              '"http://127.0.0.1:3000/api/items/7", host: "shop.lab.local"', conn)
+    reads = [timeout(60 + i, "reading response header from upstream", i) for i in range(10)]
+    connects = [timeout(70 + i * 0.5, "connecting to upstream", 100 + i) for i in range(40)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access_at(60 + i, 504, seconds=5.0) for i in range(10)]
+        + [access_at(70 + i * 0.5, 504, seconds=2.0) for i in range(40)],
+        "nginx/error.log": sorted(reads + connects),
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]     # logs nothing while hung
+        + [app(i * 0.5, "request completed") for i in range(1, 120)] + [app(91 + i * 0.5, "request completed")
+                                                                         for i in range(10)]})
+    ids = order(doc)
+    assert ids[0] == ("timeout.upstream", "app")
+    assert ids.index(("timeout.connect", "app")) > 0      # the service at the upstream, not nginx
+    connect = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "timeout.connect")
+    assert "timeout.upstream" not in {e["class"] for e in connect["explains"]}
+
+
+def test_an_idle_in_transaction_timeout_explains_the_apps_closed_connections(tmp_path):
+    # idle_in_transaction_session_timeout ends each checkout's session while it waits; the app's next
+    # statement finds the connection closed (conn.reset) and answers 500
+    pg_lines = [pg(60 + i * 2, "FATAL:  terminating connection due to idle-in-transaction timeout") for i in range(15)]
+    app_lines = [app(61 + i * 2, "request failed: OperationalError: (psycopg2.OperationalError) server closed the "
+                                 "connection unexpectedly", "ERROR") for i in range(15)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(61 + i * 2, 500, "/api/checkout") for i in range(15)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + app_lines,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")] + pg_lines})
+    ids = order(doc)
+    assert ids[0] == ("timeout.query", "postgres")
+    top = doc["incidents"][0]["causes"][0]
+    assert {"class": "conn.reset", "component": "app", "count": 15} in top["explains"]
+
+
+def test_a_sparse_but_sustained_failure_is_an_incident_and_a_few_scattered_errors_are_not(tmp_path):
+    # deadlocks abort one checkout every 2 s for 30 s, never two failures in the same second, among
+    # 4 requests a second: no 1 s bucket is hot, the 10 s blocks are
+    pg_lines, app_lines = [], [app(0, "listening on http://127.0.0.1:3000")]
+    for i in range(15):
+        t = 60 + i * 2
+        pg_lines += [pg(t, "ERROR:  deadlock detected"),
+                     pg(t, "DETAIL:  Process 4242 waits for ShareLock on transaction 812; blocked by process 4243.")]
+        app_lines.append(app(t + 0.1, "request failed: OperationalError: (psycopg2.errors.DeadlockDetected) "
+                                      "deadlock detected", "ERROR"))
+    traffic = healthy_traffic(120, step=0.25)
+    failed = [access(60.1 + i * 2, 500, "/api/checkout") for i in range(15)]
+    doc = run_shipped(tmp_path / "sustained", {
+        "nginx/access.log": sorted(traffic + failed, key=lambda line: line[15:35]), "app/app.log": app_lines,
+        "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")] + pg_lines})
+    assert order(doc)[0] == ("db.slow_query", "postgres")
+    # sparser: 6 failed checkouts in 8 s (only the middle of the stretch has 5 within 10 s); all of them count
+    few = [access(60.1 + d, 500, "/api/checkout") for d in (0, 2, 3, 5, 7, 8)]
+    doc = run_shipped(tmp_path / "few", {
+        "nginx/access.log": sorted(traffic + few, key=lambda line: line[15:35]),
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
+    [inc] = doc["incidents"]
+    assert inc["impact"]["errors"] == 6
+    scattered = [access(20.1 + i * 30, 500, "/api/checkout") for i in range(3)]
+    doc = run_shipped(tmp_path / "scattered", {
+        "nginx/access.log": sorted(traffic + scattered, key=lambda line: line[15:35]),
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
+    assert doc["incidents"] == []

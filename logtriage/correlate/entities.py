@@ -101,9 +101,13 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
     nginx's `upstream timed out ... upstream: "http://127.0.0.1:28070/..."` and its 504s say the
     service at that address did not answer in time; the proxy only waited (the rules' blame is
     `{upstream}`). Naming the slow service lets it rank as the place to look, while a deeper
-    cause that explains the timeouts (slow queries, a crash) still outranks it.
+    cause that explains the timeouts (slow queries, a crash) still outranks it. The same holds for
+    the proxy's connect timeouts to an address a service says it listens on (`connect() ... timed
+    out (110) while connecting to upstream`): the service did not accept in time (a hung process
+    whose listen backlog is full).
     """
-    for c in [c for c in class_cands if c.id == "timeout.upstream" and layers.get(c.component) == "proxy"]:
+    for c in [c for c in class_cands if c.id in ("timeout.upstream", "timeout.connect")
+              and layers.get(c.component) == "proxy"]:
         rows = _candidate_rows(ev, c)
         targets = upstream_targets(rows).drop_nulls()
         if targets.len() == 0:
@@ -122,7 +126,8 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
             class_cands.remove(c)
             continue
         c.component, c.layer = svc, layers.get(svc, "app")
-        c.phrase = f"{svc} did not answer {proxy} in time (upstream {target})"
+        c.phrase = (f"{svc} did not answer {proxy} in time (upstream {target})" if c.id == "timeout.upstream"
+                    else f"{svc} did not accept {proxy}'s connections in time (upstream {target})")
 
 
 # a resolver that failed or timed out, rather than a name that does not exist (NXDOMAIN)

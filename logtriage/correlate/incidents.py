@@ -19,6 +19,9 @@ MIN_EXCESS = 5            # excess error events a window needs to be an incident
 MERGE_GAP_BUCKETS = 3     # hot buckets this close merge into one window ...
 MERGE_GAP_SECONDS = 30    # ... or this close in time: a timeout storm comes in waves
 ERROR_SHARE = 0.2         # ... or errors are at least this share of all events logged in the bucket
+SUSTAIN_BUCKETS = 10      # ... or, over this many buckets around it, requests failed (5xx) ...
+SUSTAIN_MIN = 5           # ... this many more than usual ...
+SUSTAIN_SHARE = 0.05      # ... and at least this share of the requests
 
 
 @dataclass
@@ -72,6 +75,23 @@ def find_windows(flagged: pl.DataFrame, access: pl.DataFrame, bucket: int,
         per = activity.group_by(pl.col("ts").dt.truncate(every).alias("b")).agg(pl.col("len").sum().alias("all"))
         counts = counts.join(per, on="b", how="left").with_columns(pl.col("all").fill_null(0))
         hot_expr = hot_expr | ((pl.col("len") >= 2) & (pl.col("len") >= ERROR_SHARE * pl.col("all")))
+    # a sparse but sustained failure of requests (a deadlock aborting one checkout every 2 s for half a
+    # minute) never fills a bucket: also hot where the requests of the surrounding SUSTAIN_BUCKETS
+    # buckets failed (5xx) clearly above the run's usual and at SUSTAIN_SHARE of them or more. Failed
+    # requests only, so a steady stream of harmless error lines (a monitor's failed logins) is not one
+    if access.height:
+        reqs = (access.filter(pl.col("ts").is_not_null())
+                .group_by(pl.col("ts").dt.truncate(every).alias("b"))
+                .agg(pl.len().alias("req"), (pl.col("status") >= 500).sum().alias("fx")))
+        counts = (counts.join(reqs, on="b", how="left")
+                  .with_columns(pl.col("req").fill_null(0), pl.col("fx").fill_null(0))
+                  .with_columns(pl.col("fx").rolling_sum(SUSTAIN_BUCKETS, center=True, min_samples=1).alias("rfx"),
+                                pl.col("req").rolling_sum(SUSTAIN_BUCKETS, center=True, min_samples=1).alias("rreq")))
+        usual = float(counts["rfx"].quantile(0.2, "lower") or 0.0)
+        sustained = (pl.col("rfx") >= usual + SUSTAIN_MIN) & (pl.col("rfx") >= SUSTAIN_SHARE * pl.col("rreq"))
+        # every bucket of such a stretch, not only its centres, so its failures count in full
+        near = sustained.cast(pl.Int8).rolling_max(SUSTAIN_BUCKETS, center=True, min_samples=1) == 1
+        hot_expr = hot_expr | (near & (pl.col("len") > baseline))
     # a bucket hot by share (not above baseline) counts all its errors
     hot = counts.filter(hot_expr).select(
         "b", pl.when(pl.col("len") >= threshold).then(pl.col("len") - baseline).otherwise(pl.col("len")).alias("x"))

@@ -26,6 +26,11 @@ from logtriage.classify.loader import Rule, builtin_rules_dir
 
 WEIGHTS = {"explains": 0.30, "depth": 0.20, "onset": 0.20, "specificity": 0.15, "volume": 0.15}
 EXPLAINED_FACTOR = 0.8    # score kept by a candidate that another candidate explains (links.toml)
+# a class already logged at least this long before the incident's first hot bucket, at a rate the
+# incident did not clearly raise, is a background the incident started beside (a monitoring agent's
+# failed logins every 2 s), even when all of it falls in the look-back before the window
+STEADY_LEAD_S = 20.0
+ORDER_SLACK_S = 5.0       # how much earlier than its cause an effect may be logged and still be credited to it
 # TAXONOMY.md defines db.slow_query as waits "where no timeout fired in the database itself": when
 # the same database cancelled statements on a timeout, its lock-wait and duration lines are the
 # waits that timed out, and the incident is timeout.query
@@ -33,8 +38,9 @@ SUBSUMED_BY = {"db.slow_query": "timeout.query"}
 # classes that describe a server's own state (it is out of memory, full, refusing clients, restarting)
 SERVER_STATE_CLASSES = ("proc.oom", "db.too_many_connections", "db.connection_terminated", "resource.disk_full")
 # what a server-family client rule (redis.*) says about that server when a client logs it: its
-# state, or that it did not answer in time (redis-py "Timeout reading from socket": Redis stalled)
-SERVER_REPLY_CLASSES = SERVER_STATE_CLASSES + ("timeout.upstream",)
+# state, that it did not answer in time (redis-py "Timeout reading from socket": Redis stalled), or
+# that it rejected the client's credentials (NOAUTH / WRONGPASS: Redis's auth, not PostgreSQL's)
+SERVER_REPLY_CLASSES = SERVER_STATE_CLASSES + ("timeout.upstream", "db.auth_failed")
 LAYER_DEPTH = {"proxy": 0.2, "app": 0.5, "cache": 0.8, "system": 0.8, "db": 1.0}
 DB_CLASSES = ("db.too_many_connections", "db.connection_terminated", "db.auth_failed", "db.slow_query",
               "timeout.query")
@@ -179,7 +185,7 @@ def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.da
         pre = before.filter((pl.col("root") == cls) & (pl.col("blame") == comp)).height
         pre_rate = pre / pre_seconds if pre_seconds > 0 else 0.0
         in_rate = n / span
-        steady = pre >= 3 and pre_rate >= 0.3 * in_rate
+        steady = pre >= 3 and pre_rate >= 0.3 * in_rate or _steady_in_lookback(rows, window_start, span)
         top_rule = rows.group_by("rule").len().sort(["len", "rule"], descending=[True, False])["rule"][0]
         rule = rules.get(top_rule)
         layer = "db" if cls in DB_CLASSES else layers.get(comp, "app")
@@ -190,6 +196,21 @@ def class_candidates(ev: pl.DataFrame, before: pl.DataFrame, window_start: dt.da
             logged_by=sorted(rows["component"].unique().to_list()),
         ))
     return out
+
+
+def _steady_in_lookback(rows: pl.DataFrame, window_start: dt.datetime, span: float) -> bool:
+    """Whether a candidate's events ran at their incident rate for STEADY_LEAD_S or more before the window.
+
+    rows: its events in the window and the look-back before it, sorted by time. A cause that leads
+    its symptoms by a few seconds (lock waits before the 504s) is not steady; one that was already
+    there for a while, at a rate the incident did not raise to 3x, is background.
+    """
+    lead = rows.filter(pl.col("ts") < window_start)
+    if lead.height < 3:
+        return False
+    lead_s = (window_start - lead["ts"][0]).total_seconds()
+    inside = rows.height - lead.height
+    return lead_s >= STEADY_LEAD_S and lead.height / lead_s >= 0.3 * inside / span
 
 
 def explains(cause: Candidate, effect: Candidate, links: dict[str, set[str]]) -> bool:
@@ -215,7 +236,11 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
     for c in cands:
         others = [o for o in live if o is not c and o.id != c.id]
         total = sum(o.count for o in others)
-        explained = [o for o in others if explains(c, o, links)]
+        # an effect does not come before its cause: a class that was logged well before c began is not
+        # c's symptom, whatever links.toml allows (the slack covers whole-second access-log times and a
+        # restart's gap: nginx's refusals start when a redeploy stops the app, its crash a second later)
+        explained = [o for o in others if explains(c, o, links)
+                     and o.onset >= c.onset - dt.timedelta(seconds=max(tolerance, ORDER_SLACK_S))]
         c.explains = [{"class": o.id, "component": o.component, "count": o.count}
                       for o in sorted(explained, key=lambda o: -o.count)]
         expl = (sum(o.count for o in explained) / total) if total else 0.3
