@@ -516,3 +516,23 @@ def test_a_sparse_but_sustained_failure_is_an_incident_and_a_few_scattered_error
         "nginx/access.log": sorted(traffic + scattered, key=lambda line: line[15:35]),
         "app/app.log": [app(0, "listening on http://127.0.0.1:3000")]})
     assert doc["incidents"] == []
+
+
+def test_500s_the_app_answered_itself_are_the_apps_not_a_redeploys_one_refused_connection(tmp_path):
+    # a bad release: the restart costs one refused connect and one reset (502s), then every item
+    # request fails inside the app, which answers 500 itself ($upstream_status 500); dependencies healthy
+    reset = nginx_error(60.5, 'upstream prematurely closed connection while reading response header from '
+                              'upstream, client: 127.0.0.1, server: shop, request: "GET /api/items/7 HTTP/1.1", '
+                              'upstream: "http://127.0.0.1:3000/api/items/7", host: "shop"', 2)
+    answered = [access(61 + i * 0.4, 500) for i in range(80)]
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60, 502), access(60.5, 502)] + answered,
+        "nginx/error.log": [refused(60), reset],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000"), app(60.8, "listening on http://127.0.0.1:3000")]
+        + [app(61 + i * 0.4, "request failed", "ERROR") for i in range(80)]})
+    ids = order(doc)
+    assert ids[0] == ("http.5xx", "app")
+    top = doc["incidents"][0]["causes"][0]
+    assert "answered nginx's requests with server errors itself" in top["explanation"]
+    refused_cause = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "conn.refused")
+    assert all(e["count"] < 80 for e in refused_cause["explains"])   # not the app's own 500s

@@ -92,13 +92,17 @@ class Collector:
             request = pl.col("raw").str.extract_groups(r'"([A-Z]{3,7}) (/[^ "?]*)')
             path = (request.struct.field("2").str.replace_all(r"/[0-9]+(/|$)", "/{id}$1")
                     .str.replace_all(r"/[0-9a-fA-F-]{8,}(/|$)", "/{id}$1"))
-            nginx_upstream = pl.col("raw").str.extract(nginx_access.UPSTREAM_TAIL, 1).str.split(", ").list.first()
+            tail = pl.col("raw").str.extract_groups(nginx_access.UPSTREAM_TAIL)
+            nginx_upstream = tail.struct.field("1").str.split(", ").list.first()
+            # the status the (last) upstream answered: equal to the response's, the 5xx is the upstream's own
+            upstream_status = tail.struct.field("2").str.split(", ").list.last().cast(pl.Int16, strict=False)
             libpq = pl.col("raw").str.extract_groups(LIBPQ_REFUSED)
             d.flagged = detached(flagged.select(
                 "ts", "source", "line", "component", "format", "class", "rule", "severity", "entities",
                 pl.coalesce(pl.col("upstream"), pl.when(pl.col("format") == "nginx_access").then(nginx_upstream))
                 .alias("upstream"),
-                "status", "level",
+                "status", pl.when(pl.col("format") == "nginx_access").then(upstream_status).alias("upstream_status"),
+                "level",
                 pl.when(rank < TEXT_PER_RULE).then(text).alias("text"),
                 pl.when(access).then(request.struct.field("1") + " " + path).alias("endpoint"),
                 (libpq.struct.field("host") + ":" + libpq.struct.field("port")).alias("pg_dialled"),
@@ -146,7 +150,8 @@ class Collector:
         flagged = cat(self._flagged, {"ts": UTC_DATETIME, "source": pl.String, "line": pl.UInt32,
                                       "component": pl.String, "format": pl.String, "class": pl.String,
                                       "rule": pl.String, "severity": pl.String, "entities": pl.String,
-                                      "upstream": pl.String, "status": pl.Int16, "level": pl.String,
+                                      "upstream": pl.String, "status": pl.Int16, "upstream_status": pl.Int16,
+                                      "level": pl.String,
                                       "text": pl.String, "endpoint": pl.String, "pg_dialled": pl.String})
         access = cat(self._access, {"ts": UTC_DATETIME, "component": pl.String, "status": pl.Int16,
                                     "duration": pl.Float32})

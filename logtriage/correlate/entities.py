@@ -130,6 +130,45 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
                     else f"{svc} did not accept {proxy}'s connections in time (upstream {target})")
 
 
+def blame_upstream_answers(ev: pl.DataFrame, class_cands: list[Candidate], listens: list[dict],
+                           end: dt.datetime, layers: dict[str, str]) -> None:
+    """Move a proxy's 5xx onto the service at its upstream when that service answered them (in place).
+
+    nginx's `$upstream_status` equal to the status it returned (`... 500 ... 127.0.0.1:3000 500`)
+    says the upstream itself answered 500: the error is the service's, the proxy only passed it on.
+    A 502/504 stays the proxy's (nginx logs the ones it makes up, a failed connect or a timeout, as
+    the upstream's status too), and so does a 5xx with upstream status `-` or another code. The
+    moved candidate is marked `upstream_answered`: the proxy's own connection failures (refused,
+    reset) do not explain it (ranking.explains).
+    """
+    if "upstream_status" not in ev.columns:
+        return
+    for c in [c for c in class_cands if c.id == "http.5xx" and layers.get(c.component) == "proxy"]:
+        rows = _candidate_rows(ev, c)
+        # nginx writes its own 502 (connect failed, reset, bad answer) and 504 (timed out) into
+        # $upstream_status too: only the other codes say the upstream answered
+        answered = rows.filter((pl.col("upstream_status") == pl.col("status")) & ~pl.col("status").is_in([502, 504]))
+        if answered.height * 2 <= rows.height:
+            continue
+        targets = upstream_targets(answered).drop_nulls()
+        if targets.len() == 0:
+            continue
+        target = targets.mode().sort()[0]
+        svc = owner_of(target, listens, end)
+        if svc is None or svc == c.component or layers.get(svc) == "proxy":
+            continue
+        if any(o is not c and o.id == c.id and o.component == svc for o in class_cands):
+            continue
+        proxy = c.component
+        c.component, c.layer, c.upstream_answered = svc, layers.get(svc, "app"), True
+        c.phrase = f"{svc} answered {proxy}'s requests with server errors itself (upstream {target})"
+        c.evidence = evidence_rows(answered, 5)
+        c.check_first = (f"{svc}'s own log for the failing requests (the exception or error it logged with the "
+                         f"500), and what changed in {svc} when they began (a release, a config, a migration).")
+        c.remediation = [f"Roll back the change to {svc} that started the errors, then fix the failing code path.",
+                         "Log the exception with the request id, so the proxy's 500 leads to the app's own line."]
+
+
 # a resolver that failed or timed out, rather than a name that does not exist (NXDOMAIN)
 _RESOLVER_TROUBLE = (r"(?i)EAI_AGAIN|Temporary failure in name resolution|server misbehaving|i/o timeout"
                      r"|timed out|SERVFAIL|resolver")
@@ -175,6 +214,7 @@ def infer(ev: pl.DataFrame, signals: pl.DataFrame, activity: pl.DataFrame, start
     out: list[Candidate] = []
     listens = listen_map(signals)
     blame_slow_upstream(ev, class_cands, listens, end, layers)
+    blame_upstream_answers(ev, class_cands, listens, end, layers)
     blame_client_config(ev, class_cands)
     crashed = {c.component for c in class_cands if c.id in ("proc.crash", "proc.oom")}
     for target, rows in refused_targets(ev).items():

@@ -118,6 +118,7 @@ class Candidate:
     score: float = 0.0
     explains: list[dict] = field(default_factory=list)
     logged_by: list[str] = field(default_factory=list)
+    upstream_answered: bool = False     # a proxy's 5xx its upstream answered itself (entities.blame_upstream_answers)
 
 
 def root(cls: str) -> str:
@@ -217,9 +218,13 @@ def explains(cause: Candidate, effect: Candidate, links: dict[str, set[str]]) ->
     """Whether cause accounts for effect through links.toml.
 
     A server's own state (out of memory, full, refusing or ending sessions) is only explained by a
-    cause on that same component: an app's crash does not end PostgreSQL's sessions.
+    cause on that same component: an app's crash does not end PostgreSQL's sessions. Server errors
+    an upstream answered itself are not explained by what the proxy saw of its connections (a
+    refused or reset connection makes the proxy answer 502, not pass on the app's 500).
     """
     if effect.id not in links.get(cause.id, ()):
+        return False
+    if effect.upstream_answered and cause.layer == "proxy":
         return False
     return effect.id not in SERVER_STATE_CLASSES or effect.component == cause.component
 
@@ -241,7 +246,10 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
         # restart's gap: nginx's refusals start when a redeploy stops the app, its crash a second later)
         explained = [o for o in others if explains(c, o, links)
                      and o.onset >= c.onset - dt.timedelta(seconds=max(tolerance, ORDER_SLACK_S))]
-        c.explains = [{"class": o.id, "component": o.component, "count": o.count}
+        # symptoms are named where they were logged: a proxy's 5xx its upstream answered stay "nginx"
+        c.explains = [{"class": o.id,
+                       "component": o.logged_by[0] if o.upstream_answered and o.logged_by else o.component,
+                       "count": o.count}
                       for o in sorted(explained, key=lambda o: -o.count)]
         expl = (sum(o.count for o in explained) / total) if total else 0.3
         lead = (c.onset - first).total_seconds()
