@@ -534,5 +534,6 @@ def test_500s_the_app_answered_itself_are_the_apps_not_a_redeploys_one_refused_c
     assert ids[0] == ("http.5xx", "app")
     top = doc["incidents"][0]["causes"][0]
     assert "answered nginx's requests with server errors itself" in top["explanation"]
+    assert any(e["source"].endswith("app/app.log") for e in top["evidence"])    # the app's own error lines
     refused_cause = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "conn.refused")
     assert all(e["count"] < 80 for e in refused_cause["explains"])   # not the app's own 500s

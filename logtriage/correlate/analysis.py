@@ -73,6 +73,7 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
         pre_seconds = (lo - t0).total_seconds() if t0 is not None else 0.0
         cands = ranking.class_candidates(ev, before, w.start, w.end, pre_seconds, data.layers, rules_by_id)
         cands += entities.infer(ev, data.signals, data.activity, w.start, w.end, cands, data.layers)
+        _add_own_errors(cands, data.unrecognised, w)
         ranked = ranking.score(cands, links, w.start, w.end)
         confs = ranking.confidences(ranked)
         imp = incidents.impact(w, data.access, data.flagged, targets)
@@ -121,6 +122,20 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
         "other_findings": _other_findings(flagged, ranked_keys),
         "unrecognised": _unrecognised(data.unrecognised),
     }
+
+
+def _add_own_errors(cands: list, unrecognised: pl.DataFrame, w) -> None:
+    """Server errors a service answered itself: its own error lines (no rule knows them) are the
+    evidence that says why, beside the proxy's 500s."""
+    for c in cands:
+        if not c.upstream_answered or unrecognised.height == 0:
+            continue
+        own = (unrecognised.filter((pl.col("component") == c.component) & pl.col("ts").is_between(w.start, w.end))
+               .sort("ts").head(2))
+        extra = [{"ts": _iso(r["ts"]), "source": r["source"], "line": r["line"], "component": r["component"],
+                  "class": None, "rule": None, "text": r["text"]} for r in own.iter_rows(named=True)]
+        if extra:
+            c.evidence = sorted(c.evidence[:3] + extra, key=lambda e: e["ts"] or "")
 
 
 def _db_component(data) -> str | None:
