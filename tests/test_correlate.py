@@ -528,12 +528,14 @@ def test_500s_the_app_answered_itself_are_the_apps_not_a_redeploys_one_refused_c
     doc = run_shipped(tmp_path, {
         "nginx/access.log": healthy_traffic(60) + [access(60, 502), access(60.5, 502)] + answered,
         "nginx/error.log": [refused(60), reset],
-        "app/app.log": [app(0, "listening on http://127.0.0.1:3000"), app(60.8, "listening on http://127.0.0.1:3000")]
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000"), app(60.7, "starting shop-api version 1.8.2"),
+                        app(60.8, "listening on http://127.0.0.1:3000")]
         + [app(61 + i * 0.4, "request failed", "ERROR") for i in range(80)]})
     ids = order(doc)
     assert ids[0] == ("http.5xx", "app")
     top = doc["incidents"][0]["causes"][0]
     assert "answered nginx's requests with server errors itself" in top["explanation"]
     assert any(e["source"].endswith("app/app.log") for e in top["evidence"])    # the app's own error lines
+    assert "when it started at 10:01:00, just before its server errors began" in top["check_first"]   # the release
     refused_cause = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "conn.refused")
     assert all(e["count"] < 80 for e in refused_cause["explains"])   # not the app's own 500s

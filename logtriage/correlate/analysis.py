@@ -73,7 +73,7 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
         pre_seconds = (lo - t0).total_seconds() if t0 is not None else 0.0
         cands = ranking.class_candidates(ev, before, w.start, w.end, pre_seconds, data.layers, rules_by_id)
         cands += entities.infer(ev, data.signals, data.activity, w.start, w.end, cands, data.layers)
-        _add_own_errors(cands, data.unrecognised, w)
+        _add_own_errors(cands, data.unrecognised, data.signals, w)
         ranked = ranking.score(cands, links, w.start, w.end)
         confs = ranking.confidences(ranked)
         imp = incidents.impact(w, data.access, data.flagged, targets)
@@ -124,18 +124,34 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
     }
 
 
-def _add_own_errors(cands: list, unrecognised: pl.DataFrame, w) -> None:
+RESTART_BEFORE = dt.timedelta(seconds=60)   # a start this long before a service's own errors may be their change
+
+
+def _add_own_errors(cands: list, unrecognised: pl.DataFrame, signals: pl.DataFrame, w) -> None:
     """Server errors a service answered itself: its own error lines (no rule knows them) are the
-    evidence that says why, beside the proxy's 500s."""
+    evidence that says why, beside the proxy's 500s; a start of that service shortly before the
+    first of them (a release, a config change) is named in what to check first."""
     for c in cands:
-        if not c.upstream_answered or unrecognised.height == 0:
+        if not c.upstream_answered:
             continue
         own = (unrecognised.filter((pl.col("component") == c.component) & pl.col("ts").is_between(w.start, w.end))
                .sort("ts").head(2))
         extra = [{"ts": _iso(r["ts"]), "source": r["source"], "line": r["line"], "component": r["component"],
                   "class": None, "rule": None, "text": r["text"]} for r in own.iter_rows(named=True)]
+        # the proxy's access times are whole seconds: the service's own first error line is the finer onset
+        first = own["ts"][0] if own.height else c.onset + dt.timedelta(seconds=1)
+        starts = signals.filter((pl.col("component") == c.component) & (pl.col("signal") == "started")
+                                & pl.col("ts").is_between(c.onset - RESTART_BEFORE, first)).sort("ts")
+        if starts.height:
+            start = starts.row(-1, named=True)
+            c.check_first = (f"What changed in {c.component} when it started at {start['ts']:%H:%M:%S}, just before "
+                             f"its server errors began (a release, a config, a migration), and its own log "
+                             "for the failing requests (the exception it logged with the 500).")
+            extra.append({"ts": _iso(start["ts"]), "source": start["source"], "line": start["line"],
+                          "component": start["component"], "class": None, "rule": start["rule"],
+                          "text": start["raw"]})
         if extra:
-            c.evidence = sorted(c.evidence[:3] + extra, key=lambda e: e["ts"] or "")
+            c.evidence = sorted(c.evidence[:3] + extra, key=lambda e: e["ts"] or "")[:6]
 
 
 def _db_component(data) -> str | None:
