@@ -94,6 +94,19 @@ def _candidate_rows(ev: pl.DataFrame, c: Candidate) -> pl.DataFrame:
     return ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
 
 
+def _service_at_upstream(rows: pl.DataFrame, proxy: str, listens: list[dict], end: dt.datetime,
+                         layers: dict[str, str]) -> tuple[str, str] | None:
+    """(the upstream most of a proxy's `rows` name, the service that listens there), or None."""
+    targets = upstream_targets(rows).drop_nulls()
+    if targets.len() == 0:
+        return None
+    target = targets.mode().sort()[0]
+    svc = owner_of(target, listens, end)
+    if svc is None or svc == proxy or layers.get(svc) == "proxy":
+        return None
+    return target, svc
+
+
 def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens: list[dict],
                         end: dt.datetime, layers: dict[str, str]) -> None:
     """Move a proxy's upstream timeouts onto the service that listens at that upstream (in place).
@@ -108,14 +121,10 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
     """
     for c in [c for c in class_cands if c.id in ("timeout.upstream", "timeout.connect")
               and layers.get(c.component) == "proxy"]:
-        rows = _candidate_rows(ev, c)
-        targets = upstream_targets(rows).drop_nulls()
-        if targets.len() == 0:
+        found = _service_at_upstream(_candidate_rows(ev, c), c.component, listens, end, layers)
+        if found is None:
             continue
-        target = targets.mode().sort()[0]
-        svc = owner_of(target, listens, end)
-        if svc is None or svc == c.component or layers.get(svc) == "proxy":
-            continue
+        target, svc = found
         proxy = c.component
         same = next((o for o in class_cands if o is not c and o.id == c.id and o.component == svc), None)
         if same is not None:       # the service logged timeouts of its own: one candidate
@@ -150,13 +159,10 @@ def blame_upstream_answers(ev: pl.DataFrame, class_cands: list[Candidate], liste
         answered = rows.filter((pl.col("upstream_status") == pl.col("status")) & ~pl.col("status").is_in([502, 504]))
         if answered.height * 2 <= rows.height:
             continue
-        targets = upstream_targets(answered).drop_nulls()
-        if targets.len() == 0:
+        found = _service_at_upstream(answered, c.component, listens, end, layers)
+        if found is None:
             continue
-        target = targets.mode().sort()[0]
-        svc = owner_of(target, listens, end)
-        if svc is None or svc == c.component or layers.get(svc) == "proxy":
-            continue
+        target, svc = found
         if any(o is not c and o.id == c.id and o.component == svc for o in class_cands):
             continue
         proxy = c.component
