@@ -37,6 +37,13 @@ def app(t: float, msg: str, level: str = "INFO") -> str:
     return f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}"}}'
 
 
+def app_error(t: float, level: str, msg: str, error: str) -> str:
+    """The app's JSON line for a failure: msg, and the exception in `error`."""
+    stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}", '
+            f'"error": "{error}"}}')
+
+
 def pg(t: float, text: str) -> str:
     return f"{at(t):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC [42] app@appdb {text}"
 
@@ -373,9 +380,7 @@ def test_a_database_host_name_that_does_not_resolve_blames_the_clients_config(tm
 def test_a_stalled_redis_is_blamed_for_the_apps_read_timeouts(tmp_path):
     # Redis stops answering (paused); the app retries (WARNING), then fails the request (ERROR)
     def line(t: float, level: str, msg: str) -> str:
-        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        return (f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}", '
-                f'"error": "TimeoutError: Timeout reading from socket"}}')
+        return app_error(t, level, msg, "TimeoutError: Timeout reading from socket")
     app_lines = [app(0, "listening on http://127.0.0.1:3000")]
     for i in range(15):
         t = 60 + i * 1.5
@@ -416,9 +421,7 @@ def test_redis_rejecting_the_apps_credentials_blames_redis_not_the_database(tmp_
     # requirepass turned on at run time: the app's new Redis connections are refused with NOAUTH
     # (redis-py strips the code word); PostgreSQL, the run's database, is healthy
     def failed(t: float, level: str, msg: str) -> str:
-        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        return (f'{{"timestamp": "{stamp}", "level": "{level}", "logger": "shop-api", "msg": "{msg}", '
-                f'"error": "AuthenticationError: Authentication required."}}')
+        return app_error(t, level, msg, "AuthenticationError: Authentication required.")
     app_lines = [app(0, "listening on http://127.0.0.1:3000")]
     for i in range(20):
         app_lines += [failed(60 + i, "WARNING", "redis call failed, retrying"), failed(60.3 + i, "ERROR", "request failed")]
