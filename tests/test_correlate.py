@@ -536,3 +536,33 @@ def test_500s_the_app_answered_itself_are_the_apps_not_a_redeploys_one_refused_c
     assert "answered nginx's requests with server errors itself" in top["explanation"]
     refused_cause = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "conn.refused")
     assert all(e["count"] < 80 for e in refused_cause["explains"])   # not the app's own 500s
+
+
+def sqlalchemy_startup_traceback(t: float, error: str, frames: int = 3) -> list[str]:
+    """shop-api's start-up line, then the uncaught traceback of its database check (SQLAlchemy's frames)."""
+    lines = [app(t, "starting shop-api version 1.8.2"), "Traceback (most recent call last):"]
+    for k in range(frames):
+        lines += [f'  File "/srv/venv/lib/python3.11/site-packages/sqlalchemy/pool/base.py", line {300 + k}, in _checkout',
+                  "    rec = pool._do_get()", "          ^^^^^^^^^^^^^^"]
+    return lines + [f"sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) {error}",
+                    "(Background on this error at: https://sqlalche.me/e/14/e3q8)"]
+
+
+SSL_NOT_OFFERED = ('connection to server at "127.0.0.1", port 5432 failed: server does not support SSL, but SSL '
+                   "was required")
+
+
+def test_a_client_requiring_tls_of_a_database_that_does_not_offer_it_blames_its_config(tmp_path):
+    # shop-api redeployed with sslmode=require while postgres runs with ssl = off: libpq's start-up
+    # check fails before any query, the process exits 1 and is restarted, nginx gets refused
+    app_lines, sup = crash_loop(lambda t: sqlalchemy_startup_traceback(t, SSL_NOT_OFFERED, frames=1))
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup})
+    ids = order(doc)
+    assert ids[0] == ("tls.failure", "app config")
+    assert ids.index(("proc.crash", "app")) > 0      # the restart loop is the failed negotiation's effect
+    top = doc["incidents"][0]["causes"][0]
+    assert {e["class"] for e in top["explains"]} >= {"proc.crash", "conn.refused"}
+
