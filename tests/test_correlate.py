@@ -566,3 +566,18 @@ def test_a_client_requiring_tls_of_a_database_that_does_not_offer_it_blames_its_
     top = doc["incidents"][0]["causes"][0]
     assert {e["class"] for e in top["explains"]} >= {"proc.crash", "conn.refused"}
 
+
+def test_a_long_tracebacks_last_line_is_kept_as_its_evidence(tmp_path):
+    # a multi-line record longer than the text kept per event: the exception that says what failed is
+    # at the end of a Python traceback, far from the app's line that opened the record
+    app_lines, sup = crash_loop(lambda t: sqlalchemy_startup_traceback(t, SSL_NOT_OFFERED, frames=12))
+    assert len("\n".join(sqlalchemy_startup_traceback(0, SSL_NOT_OFFERED, frames=12))) > 1200
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup})
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("tls.failure", "app config")   # read from the record's end
+    text = top["evidence"][0]["text"]
+    assert text.startswith('{"timestamp"') and "server does not support SSL, but SSL was required" in text
+
