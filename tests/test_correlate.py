@@ -581,3 +581,26 @@ def test_a_long_tracebacks_last_line_is_kept_as_its_evidence(tmp_path):
     text = top["evidence"][0]["text"]
     assert text.startswith('{"timestamp"') and "server does not support SSL, but SSL was required" in text
 
+
+def test_a_dependency_that_stopped_explains_the_crash_loop_of_the_app_that_needs_it(tmp_path):
+    # Redis is stopped at 58 s; the app, restarted at 60 s, PINGs it at start-up, fails (refused), exits 1
+    # and is restarted every 1.5 s; nginx gets refused. The crash loop is Redis being down, seen from the app
+    def startup_failure(t: float) -> list[str]:
+        return [app(t, "starting shop-api version 1.8.2"), "Traceback (most recent call last):",
+                '  File "/srv/shop-api/app.py", line 318, in main',
+                "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused."]
+    app_lines, sup = crash_loop(startup_failure)
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup,
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections",
+                            "9308:signal-handler (1795281446) Received SIGTERM scheduling shutdown...",
+                            "9308:M 21 Nov 2026 10:00:58.100 # User requested shutdown...",
+                            "9308:M 21 Nov 2026 10:00:58.120 # Redis is now ready to exit, bye bye..."]})
+    ids = order(doc)
+    assert ids[0] == ("service.down", "redis")
+    assert ids.index(("proc.crash", "app")) > 0
+    top = doc["incidents"][0]["causes"][0]
+    assert "proc.crash" in {e["class"] for e in top["explains"]}
