@@ -376,6 +376,15 @@ SPECS = {s.name: s for s in [
          "loop (proc.crash) and nginx's refusals are its symptoms.",
          ["conn.refused", "proc.crash", "http.5xx"], fault="fault_redis_down_app_restart", supervised=True,
          app={"check_redis": True}),
+    Spec("pg_down_app_restart", "service.down", "postgres",
+         "PostgreSQL is stopped (pg_ctl stop -m fast) for host maintenance and not restarted; 3 s later shop-api is "
+         "restarted by a routine rollout (same release). Its start-up database check is refused (psycopg2 "
+         "OperationalError: connection to server at 127.0.0.1, port N failed: Connection refused, uncaught "
+         "traceback), so it exits 1 and the supervisor restarts it every second; nginx gets connection refused "
+         "(502). Truth: service.down / postgres, as redis_down_app_restart; unlike app_db_port_mismatch the app "
+         "dials the port postgres listened on, and postgres logged its shutdown.",
+         ["db.connection_terminated", "conn.refused", "proc.crash", "http.5xx"], fault="fault_pg_down_app_restart",
+         supervised=True),
     Spec("app_cpu_starved", "timeout.upstream", "app",
          "shop-api runs 4 handler workers (a bounded thread pool, as gunicorn's gthread). A partner's batch client "
          "starts calling /api/recommend, which burns 2.5 s of CPU in Python per call, from 6 connections: the "
@@ -1084,6 +1093,13 @@ http {{
         self.procs["redis"].send_signal(signal.SIGTERM)
         time.sleep(3)
         self.redeploy_app("the same release and settings (its start-up check PINGs Redis)")
+
+    def fault_pg_down_app_restart(self) -> None:
+        self.event("FAULT: pg_ctl stop -m fast for host maintenance, postgres not restarted; 3 s later shop-api is "
+                   "restarted by a routine config rollout")
+        self.pg_ctl("-m", "fast", "-w", "stop")
+        time.sleep(3)
+        self.redeploy_app("the same release and settings (its start-up check queries the database)")
 
     def fault_cpu_burn(self) -> None:
         self.event("FAULT: a partner's batch client starts calling /api/recommend?ms=2500 (2.5 s of CPU in Python "
