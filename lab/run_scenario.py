@@ -74,6 +74,8 @@ class Spec:
     app_tmpfs_mb: int = 0                # the app's data dir (--data-dir, receipts) on a tmpfs of this size
     checkout_users: int = 0              # clients calling POST checkout_path from the start
     checkout_path: str = "/api/checkout?hold=3"
+    redis_save: str = ""                 # Redis `save` points, e.g. "5 1" (RDB snapshots; "" = none)
+    redis_tmpfs_mb: int = 0              # Redis's dir (its RDB dump) on a tmpfs of this size
 
 
 SPECS = {s.name: s for s in [
@@ -338,6 +340,70 @@ SPECS = {s.name: s for s in [
          "QueuePool timeouts and 503s. Truth: pool.exhausted / app; the steady authentication failures started "
          "long before and do not change with the incident.", ["http.5xx"], fault="fault_pool_leak",
          app={"leak_conns": True, "pool_timeout": 3}, harmless="harmless_auth_probe"),
+    # round 4: kinds of fault not in the dev set nor rounds 1-3
+    Spec("app_redis_dns", "dns.failure", "app config",
+         "shop-api is redeployed (supervisor stop/start) with its Redis host set to cache-primary.shop.invalid, a "
+         "name that does not resolve. Unlike app_db_dns the app starts and listens (it checks only its database at "
+         "start-up): every request that touches Redis (/api/items/<id>, POST /api/orders) fails its lookup (redis "
+         "ConnectionError: Error -2 connecting to cache-primary.shop.invalid:N. Name or service not known), is "
+         "retried, then answered 500; the other endpoints keep working. Truth: the line that shows the cause is the "
+         "name lookup failure (dns.failure, NXDOMAIN, not a failing resolver); what is wrong is the host name the app "
+         "was given, so the component is 'app config' (as app_db_dns). Redis itself is healthy.",
+         ["dns.failure", "http.5xx"], fault="fault_bad_redis_host", supervised=True),
+    Spec("app_db_sslmode", "tls.failure", "app config",
+         "shop-api is redeployed (supervisor stop/start) with sslmode=require for its database connections while "
+         "PostgreSQL runs with ssl = off. libpq sends an SSLRequest, postgres declines it, and the client gives up: "
+         "'server does not support SSL, but SSL was required'. The new process fails its start-up database check "
+         "and exits 1; the supervisor restarts it every second (crash loop); nginx gets connection refused (502). "
+         "Truth: TAXONOMY's tls.failure (the TLS negotiation with a dependency failed), and the fault is in the "
+         "client's configuration (postgres is healthy and unchanged), so the component is 'app config', as for "
+         "nginx_tls_upstream ('nginx config'); the crash loop and nginx's refusals are consequences.",
+         ["tls.failure", "proc.crash", "conn.refused", "http.5xx"], fault="fault_db_sslmode", supervised=True),
+    Spec("pg_role_conn_limit", "db.too_many_connections", "postgres",
+         "A DBA runs ALTER ROLE app CONNECTION LIMIT 2 (meant for a reporting role) while shop-api's pool holds a few "
+         "sessions; 2 clients start calling the slow /api/export, so the pool needs more. Every new session of role "
+         "app beyond two is refused: 'FATAL: too many connections for role \"app\"' (postgres) / OperationalError "
+         "(app) -> 500, and more of them as the pool recycles its old sessions (pool_recycle 20 s). Truth: the "
+         "database refused sessions because a connection limit was reached (db.too_many_connections / postgres), "
+         "a per-role limit rather than max_connections.", ["db.too_many_connections", "http.5xx"],
+         fault="fault_role_conn_limit"),
+    Spec("redis_down_app_restart", "service.down", "redis",
+         "Redis is stopped (SIGTERM) for host maintenance and not restarted; 3 s later shop-api is restarted by a "
+         "routine rollout (same release). Its start-up check PINGs Redis, which fails (redis ConnectionError: "
+         "Error 111 connecting to 127.0.0.1:N. Connection refused, uncaught traceback), so it exits 1 and the "
+         "supervisor restarts it every second (a crash loop); nginx gets connection refused (502) on every /api/ "
+         "request. Truth: service.down / redis: the dependency that is not running is the cause; the app's crash "
+         "loop (proc.crash) and nginx's refusals are its symptoms.",
+         ["conn.refused", "proc.crash", "http.5xx"], fault="fault_redis_down_app_restart", supervised=True,
+         app={"check_redis": True}),
+    Spec("pg_down_app_restart", "service.down", "postgres",
+         "PostgreSQL is stopped (pg_ctl stop -m fast) for host maintenance and not restarted; 3 s later shop-api is "
+         "restarted by a routine rollout (same release). Its start-up database check is refused (psycopg2 "
+         "OperationalError: connection to server at 127.0.0.1, port N failed: Connection refused, uncaught "
+         "traceback), so it exits 1 and the supervisor restarts it every second; nginx gets connection refused "
+         "(502). Truth: service.down / postgres, as redis_down_app_restart; unlike app_db_port_mismatch the app "
+         "dials the port postgres listened on, and postgres logged its shutdown.",
+         ["db.connection_terminated", "conn.refused", "proc.crash", "http.5xx"], fault="fault_pg_down_app_restart",
+         supervised=True),
+    Spec("app_cpu_starved", "timeout.upstream", "app",
+         "shop-api runs 4 handler workers (a bounded thread pool, as gunicorn's gthread). A partner's batch client "
+         "starts calling /api/recommend, which burns 2.5 s of CPU in Python per call, from 6 connections: the "
+         "workers are all busy burning CPU (and the GIL), other requests queue behind them, and nginx gives up "
+         "after 5 s ('upstream timed out (110) while reading response header', 504). Postgres and Redis are "
+         "healthy; the app logs no error of its own, only slow requests. Truth: requests to the upstream got no "
+         "response in time (timeout.upstream) / app, the service that stopped answering in time.",
+         ["timeout.upstream", "http.5xx"], fault="fault_cpu_burn", app={"workers": 4}),
+    Spec("redis_misconf_disk_full", "resource.disk_full", "redis",
+         "Redis saves RDB snapshots (save 5 1) into its dir, an 8 MB volume (tmpfs). At the fault time a backup job "
+         "copies into the same volume until it is full; Redis's next background save fails ('Write error saving DB "
+         "on disk: No space left on device', 'Background saving error') and with stop-writes-on-bgsave-error (the "
+         "default) Redis refuses every write: the app's INCR/SET get 'MISCONF Redis is configured to save RDB "
+         "snapshots, but it's currently unable to persist to disk' (ResponseError) -> 500 on /api/items/<id> and "
+         "orders; reads keep working. Truth: the dump dir became unwritable because its volume is full, so the "
+         "cause is resource.disk_full / redis (the server that cannot write; MISCONF is how it shows to clients). A "
+         "dump dir made unwritable by permissions would show the same MISCONF with 'Permission denied' in Redis's "
+         "log, which TAXONOMY has no class for; this lab uses the full volume.",
+         ["resource.disk_full", "http.5xx"], fault="fault_redis_dir_full", redis_save="5 1", redis_tmpfs_mb=8),
 ]}
 
 
@@ -363,6 +429,7 @@ class Lab:
         self.redeploying = False
         self.db_port_override: int | None = None
         self.db_host_override: str | None = None
+        self.redis_host_override: str | None = None
         self.app_port_override: int | None = None
         self.app_config: Path | None = None
         self.upstream = f"http://127.0.0.1:{self.app_port + spec.nginx_port_offset}"    # nginx's proxy_pass
@@ -425,9 +492,16 @@ class Lab:
 
     def start_redis(self) -> None:
         self.redis_log = self.base / "logs" / "redis.log"
+        rdir = self.base
+        if self.spec.redis_tmpfs_mb:
+            rdir = self.base / "redisdata"
+            rdir.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.spec.redis_tmpfs_mb}m", "tmpfs", str(rdir)],
+                           check=True)
+        self.redis_dir = rdir
         self.procs["redis"] = subprocess.Popen(
             [REDIS, "--port", str(self.redis_port), "--bind", "127.0.0.1", "--logfile", str(self.redis_log),
-             "--loglevel", "notice", "--save", "", "--appendonly", "no", "--dir", str(self.base),
+             "--loglevel", "notice", "--save", self.spec.redis_save, "--appendonly", "no", "--dir", str(rdir),
              "--daemonize", "no",
              *(["--maxmemory", self.spec.redis_maxmemory, "--maxmemory-policy", "noeviction"]
                if self.spec.redis_maxmemory else []),
@@ -491,6 +565,8 @@ http {{
                 "--db-port", str(self.db_port_override or self.pg_port), "--redis-port", str(self.redis_port)]
         if self.db_host_override:
             argv += ["--db-host", self.db_host_override]
+        if self.redis_host_override:
+            argv += ["--redis-host", self.redis_host_override]
         if self.app_config:
             argv += ["--config", str(self.app_config)]
         if self.spec.app_tmpfs_mb:
@@ -993,6 +1069,49 @@ http {{
         self.event(f"FAULT: postgres postmaster (pid {pid}) killed with SIGKILL, not restarted")
         os.kill(pid, signal.SIGKILL)
 
+    # round 4
+    def fault_bad_redis_host(self) -> None:
+        self.redis_host_override = "cache-primary.shop.invalid"
+        self.redeploy_app(f"--redis-host {self.redis_host_override} (a name that does not resolve)")
+
+    def fault_db_sslmode(self) -> None:
+        self.spec = dataclasses.replace(self.spec, app={**self.spec.app, "db_sslmode": "require"})
+        self.redeploy_app("--db-sslmode require (postgres runs with ssl = off)")
+
+    def fault_role_conn_limit(self) -> None:
+        self.event("FAULT: ALTER ROLE app CONNECTION LIMIT 2 (meant for a reporting role); 2 clients start calling "
+                   "the slow /api/export, so the app's pool needs more sessions than that")
+        c = self.pg_admin()
+        c.autocommit = True
+        c.cursor().execute("ALTER ROLE app CONNECTION LIMIT 2")
+        c.close()
+        self.stream("exports", 2, lambda: ("GET", "/api/export"), (0.2, 0.5))
+
+    def fault_redis_down_app_restart(self) -> None:
+        self.event(f"FAULT: redis (pid {self.procs['redis'].pid}) stopped with SIGTERM for host maintenance, not "
+                   "restarted; 3 s later shop-api is restarted by a routine config rollout")
+        self.procs["redis"].send_signal(signal.SIGTERM)
+        time.sleep(3)
+        self.redeploy_app("the same release and settings (its start-up check PINGs Redis)")
+
+    def fault_pg_down_app_restart(self) -> None:
+        self.event("FAULT: pg_ctl stop -m fast for host maintenance, postgres not restarted; 3 s later shop-api is "
+                   "restarted by a routine config rollout")
+        self.pg_ctl("-m", "fast", "-w", "stop")
+        time.sleep(3)
+        self.redeploy_app("the same release and settings (its start-up check queries the database)")
+
+    def fault_cpu_burn(self) -> None:
+        self.event("FAULT: a partner's batch client starts calling /api/recommend?ms=2500 (2.5 s of CPU in Python "
+                   "each) from 6 connections; the app has 4 handler workers")
+        self.stream("recommend-batch", 6, lambda: ("GET", "/api/recommend?ms=2500"), (0.05, 0.2))
+
+    def fault_redis_dir_full(self) -> None:
+        dump = self.redis_dir / "dump-backup-old.rdb.tmp"
+        self.event(f"FAULT: a backup job copies into Redis's dir ({self.redis_dir}) until the volume is full")
+        r = subprocess.run(["dd", "if=/dev/zero", f"of={dump}", "bs=1M"], capture_output=True, text=True, check=False)
+        self.event(f"copy stopped: {r.stderr.strip().splitlines()[0] if r.stderr.strip() else r.returncode}")
+
     def harmless_auth_probe(self) -> None:
         def run():
             while not self.stop_traffic.is_set():
@@ -1084,7 +1203,7 @@ http {{
         print(f"  wrote {self.out} {sizes}", flush=True)
 
     def teardown_mount(self) -> None:
-        for d in (self.base / "pgdata", self.base / "appdata"):
+        for d in (self.base / "pgdata", self.base / "appdata", self.base / "redisdata"):
             if os.path.ismount(d):
                 subprocess.run(["umount", "-l", str(d)], check=False)
 

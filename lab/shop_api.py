@@ -10,7 +10,8 @@ GET /api/report (keeps every report it built: the memory leak the OOM scenarios 
 POST /api/checkout?hold=S (waits S seconds inside its transaction: the idle-in-transaction scenario;
 with hot=N it locks two of items 1..N in id order: the deadlock scenario),
 POST /admin/reindex?seconds=N (rebuilds the price index while holding the price lock: the slow-app
-scenario), GET /healthz. With --data-dir, POST /api/orders writes a receipt file there (the app's
+scenario), GET /api/recommend?ms=N (burns N ms of CPU in Python: the CPU-starvation scenario, with
+--workers bounding the handler threads), GET /healthz. With --data-dir, POST /api/orders writes a receipt file there (the app's
 disk-full scenario).
 """
 
@@ -63,6 +64,8 @@ class App:
         if a.lock_timeout_ms:
             opts.append(f"-c lock_timeout={a.lock_timeout_ms}")
         connect_args = {"application_name": "shop-api", "connect_timeout": 3}
+        if a.db_sslmode:
+            connect_args["sslmode"] = a.db_sslmode
         if opts:
             connect_args["options"] = " ".join(opts)
         self.engine = sqlalchemy.create_engine(
@@ -155,6 +158,15 @@ class App:
         self.reports.append(bytes(blob))
         return 200, {"orders": n, "bytes": size}
 
+    def recommend(self, q: dict):
+        # pure-Python scoring of every item pair: CPU-bound, holds the GIL and a worker for its whole run
+        ms = float((q.get("ms") or ["50"])[0])
+        t_end = time.thread_time() + ms / 1000
+        n = 0
+        while time.thread_time() < t_end:
+            n += sum(i * i % 7 for i in range(2000))
+        return 200, {"scored": n}
+
     def checkout(self, q: dict):
         hold = float((q.get("hold") or ["0"])[0])
         hot = int((q.get("hot") or ["0"])[0])
@@ -214,6 +226,8 @@ def make_handler(app: App):
                     status, doc = app.order(q)
                 elif method == "GET" and path == "/api/report":
                     status, doc = app.report(q)
+                elif method == "GET" and path == "/api/recommend":
+                    status, doc = app.recommend(q)
                 elif method == "POST" and path == "/api/checkout":
                     status, doc = app.checkout(q)
                 elif method == "POST" and path == "/admin/reindex":
@@ -250,6 +264,12 @@ def make_handler(app: App):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
+    pool = None      # with --workers N: a bounded pool of handler threads (like gunicorn's gthread workers)
+
+    def process_request(self, request, client_address):
+        if self.pool is None:
+            return super().process_request(request, client_address)
+        self.pool.submit(self.process_request_thread, request, client_address)
 
     def get_request(self):
         try:
@@ -281,6 +301,9 @@ def main() -> None:
     ap.add_argument("--data-dir", help="where POST /api/orders writes its receipt files")
     ap.add_argument("--price-bug", action="store_true", help="a release whose item serializer raises on every cache miss")
     ap.add_argument("--backlog", type=int, default=64, help="the listen socket's accept queue (listen(2) backlog)")
+    ap.add_argument("--db-sslmode", default="", help="libpq sslmode for the database connections (e.g. require)")
+    ap.add_argument("--check-redis", action="store_true", help="PING Redis at start-up and exit if it fails")
+    ap.add_argument("--workers", type=int, default=0, help="handler threads (0: one thread per request)")
     ap.add_argument("--config", help="a JSON file whose keys override the options above (pool_size, ...)")
     a = ap.parse_args()
     if a.config:
@@ -294,6 +317,12 @@ def main() -> None:
     with app.engine.connect() as c:
         c.execute(text("SELECT 1"))
     log("INFO", "database connection check ok", db=f"{a.db_host}:{a.db_port}")
+    if a.check_redis:
+        app.redis.ping()
+        log("INFO", "redis connection check ok", redis=f"{a.redis_host}:{a.redis_port}")
+    if a.workers:
+        from concurrent.futures import ThreadPoolExecutor
+        Server.pool = ThreadPoolExecutor(max_workers=a.workers, thread_name_prefix="worker")
     Server.request_queue_size = a.backlog
     srv = Server((a.host, a.port), make_handler(app))
 

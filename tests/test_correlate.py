@@ -542,3 +542,71 @@ def test_500s_the_app_answered_itself_are_the_apps_not_a_redeploys_one_refused_c
     assert "when it started at 10:01:00, just before its server errors began" in top["check_first"]   # the release
     refused_cause = next(c for c in doc["incidents"][0]["causes"] if c["id"] == "conn.refused")
     assert all(e["count"] < 80 for e in refused_cause["explains"])   # not the app's own 500s
+
+
+def sqlalchemy_startup_traceback(t: float, error: str, frames: int = 3) -> list[str]:
+    """shop-api's start-up line, then the uncaught traceback of its database check (SQLAlchemy's frames)."""
+    lines = [app(t, "starting shop-api version 1.8.2"), "Traceback (most recent call last):"]
+    for k in range(frames):
+        lines += [f'  File "/srv/venv/lib/python3.11/site-packages/sqlalchemy/pool/base.py", line {300 + k}, in _checkout',
+                  "    rec = pool._do_get()", "          ^^^^^^^^^^^^^^"]
+    return lines + [f"sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) {error}",
+                    "(Background on this error at: https://sqlalche.me/e/14/e3q8)"]
+
+
+SSL_NOT_OFFERED = ('connection to server at "127.0.0.1", port 5432 failed: server does not support SSL, but SSL '
+                   "was required")
+
+
+def test_a_client_requiring_tls_of_a_database_that_does_not_offer_it_blames_its_config(tmp_path):
+    # shop-api redeployed with sslmode=require while postgres runs with ssl = off: libpq's start-up
+    # check fails before any query, the process exits 1 and is restarted, nginx gets refused
+    app_lines, sup = crash_loop(lambda t: sqlalchemy_startup_traceback(t, SSL_NOT_OFFERED, frames=1))
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup})
+    ids = order(doc)
+    assert ids[0] == ("tls.failure", "app config")
+    assert ids.index(("proc.crash", "app")) > 0      # the restart loop is the failed negotiation's effect
+    top = doc["incidents"][0]["causes"][0]
+    assert {e["class"] for e in top["explains"]} >= {"proc.crash", "conn.refused"}
+
+
+def test_a_long_tracebacks_last_line_is_kept_as_its_evidence(tmp_path):
+    # a multi-line record longer than the text kept per event: the exception that says what failed is
+    # at the end of a Python traceback, far from the app's line that opened the record
+    app_lines, sup = crash_loop(lambda t: sqlalchemy_startup_traceback(t, SSL_NOT_OFFERED, frames=12))
+    assert len("\n".join(sqlalchemy_startup_traceback(0, SSL_NOT_OFFERED, frames=12))) > 1200
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup})
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("tls.failure", "app config")   # read from the record's end
+    text = top["evidence"][0]["text"]
+    assert text.startswith('{"timestamp"') and "server does not support SSL, but SSL was required" in text
+
+
+def test_a_dependency_that_stopped_explains_the_crash_loop_of_the_app_that_needs_it(tmp_path):
+    # Redis is stopped at 58 s; the app, restarted at 60 s, PINGs it at start-up, fails (refused), exits 1
+    # and is restarted every 1.5 s; nginx gets refused. The crash loop is Redis being down, seen from the app
+    def startup_failure(t: float) -> list[str]:
+        return [app(t, "starting shop-api version 1.8.2"), "Traceback (most recent call last):",
+                '  File "/srv/shop-api/app.py", line 318, in main',
+                "redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused."]
+    app_lines, sup = crash_loop(startup_failure)
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + j * 0.3, 502) for j in range(60)],
+        "nginx/error.log": [refused(60 + j * 0.3) for j in range(60)],
+        "app/app.log": app_lines, "app/supervisor.log": sup,
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections",
+                            "9308:signal-handler (1795281446) Received SIGTERM scheduling shutdown...",
+                            "9308:M 21 Nov 2026 10:00:58.100 # User requested shutdown...",
+                            "9308:M 21 Nov 2026 10:00:58.120 # Redis is now ready to exit, bye bye..."]})
+    ids = order(doc)
+    assert ids[0] == ("service.down", "redis")
+    assert ids.index(("proc.crash", "app")) > 0
+    top = doc["incidents"][0]["causes"][0]
+    assert "proc.crash" in {e["class"] for e in top["explains"]}

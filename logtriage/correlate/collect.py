@@ -22,6 +22,9 @@ ACCESS_FORMATS = ("nginx_access", "envoy_access", "envoy_json", "haproxy")
 # connection to server at "127.0.0.1", port 28142 failed: Connection refused
 LIBPQ_REFUSED = r'connection to server at \\?"(?P<host>[^"\\]+)\\?", port (?P<port>\d+) failed: Connection refused'
 MAX_TEXT = 600             # characters of an event's text kept for evidence ...
+# ... of a longer one (a multi-line record), its first TEXT_HEAD characters and its end: a Python
+# traceback ends with the exception that says what failed, after the app's line that started it
+TEXT_HEAD = 200
 TEXT_PER_RULE = 200        # ... for this many events per (source, rule): the rest keep counts only
 MAX_UNRECOGNISED = 20_000  # error-level unclassified events kept for the "what else" shapes
 
@@ -83,7 +86,10 @@ class Collector:
         d = Digest()
         if batch.height == 0:
             return d
-        text = pl.col("raw").str.slice(0, MAX_TEXT)
+        raw = pl.col("raw")
+        text = (pl.when(raw.str.len_chars() > MAX_TEXT)
+                .then(raw.str.slice(0, TEXT_HEAD) + " [...] " + raw.str.slice(-(MAX_TEXT - TEXT_HEAD - 7)))
+                .otherwise(raw))
         flagged = batch.filter(pl.col("class").is_not_null())
         if flagged.height:
             # evidence needs a few texts per rule, not all of them (take() counts across batches)

@@ -178,9 +178,11 @@ def blame_upstream_answers(ev: pl.DataFrame, class_cands: list[Candidate], liste
 # a resolver that failed or timed out, rather than a name that does not exist (NXDOMAIN)
 _RESOLVER_TROUBLE = (r"(?i)EAI_AGAIN|Temporary failure in name resolution|server misbehaving|i/o timeout"
                      r"|timed out|SERVFAIL|resolver")
-# the peer does not speak TLS at all (OpenSSL's reading of a plain-HTTP answer to its ClientHello):
-# the client was configured for TLS on a plaintext port, unlike a certificate the server got wrong
-_PLAINTEXT_PEER = r"(?i)wrong version number|unknown protocol|packet length too long|record layer failure"
+# the peer does not speak TLS at all (OpenSSL's reading of a plain-HTTP answer to its ClientHello), or
+# declines the TLS a client requires (libpq "server does not support SSL, but SSL was required"): the
+# client was configured for TLS to a plaintext endpoint, unlike a certificate the server got wrong
+_PLAINTEXT_PEER = (r"(?i)wrong version number|unknown protocol|packet length too long|record layer failure"
+                   r"|does not support SSL|SSL is required,? but the server does(?:n.t| not) support it")
 
 
 def blame_client_config(ev: pl.DataFrame, class_cands: list[Candidate]) -> None:
@@ -189,7 +191,8 @@ def blame_client_config(ev: pl.DataFrame, class_cands: list[Candidate]) -> None:
     `could not translate host name "db-primary.shop.invalid" to address: Name or service not known`
     (NXDOMAIN) says the name a client was given is wrong; nginx's `SSL_do_handshake() failed (...
     wrong version number) while SSL handshaking to upstream` says it speaks TLS to a port that does
-    not. Either way the fix is in that client's configuration, as with a port mismatch (`app config`,
+    not, and libpq's `server does not support SSL, but SSL was required` that it requires TLS of a
+    database that does not offer it. Either way the fix is in that client's configuration, as with a port mismatch (`app config`,
     `nginx config`). A failing resolver (EAI_AGAIN, "Temporary failure in name resolution") or a
     certificate the server got wrong keeps the rule's blame.
     """
