@@ -610,3 +610,20 @@ def test_a_dependency_that_stopped_explains_the_crash_loop_of_the_app_that_needs
     assert ids.index(("proc.crash", "app")) > 0
     top = doc["incidents"][0]["causes"][0]
     assert "proc.crash" in {e["class"] for e in top["explains"]}
+
+
+def test_500s_the_app_answered_and_logged_itself_are_one_app_cause(tmp_path):
+    # as above, but the app also writes a request log line with the 500 (flagged on its own):
+    # nginx's passed-on 500s and the app's own join one http.5xx / app candidate
+    def failed(t: float) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
+                f'"method": "GET", "path": "/api/items/7", "status": 500, "error": "KeyError: price_eur"}}')
+    doc = run_shipped(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60, 502)] + [access(61 + i * 0.4, 500) for i in range(80)],
+        "nginx/error.log": [refused(60)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000"), app(60.8, "listening on http://127.0.0.1:3000")]
+        + [failed(61 + i * 0.4) for i in range(80)]})
+    causes = doc["incidents"][0]["causes"]
+    assert (causes[0]["id"], causes[0]["component"]) == ("http.5xx", "app")
+    assert [c["component"] for c in causes if c["id"] == "http.5xx"].count("app") == 1

@@ -132,7 +132,7 @@ def _add_own_errors(cands: list, unrecognised: pl.DataFrame, signals: pl.DataFra
     evidence that says why, beside the proxy's 500s; a start of that service shortly before the
     first of them (a release, a config change) is named in what to check first."""
     for c in cands:
-        if not c.upstream_answered:
+        if not c.answered_for:
             continue
         own = (unrecognised.filter((pl.col("component") == c.component) & pl.col("ts").is_between(w.start, w.end))
                .sort("ts").head(2))

@@ -147,7 +147,7 @@ def blame_upstream_answers(ev: pl.DataFrame, class_cands: list[Candidate], liste
     says the upstream itself answered 500: the error is the service's, the proxy only passed it on.
     A 502/504 stays the proxy's (nginx logs the ones it makes up, a failed connect or a timeout, as
     the upstream's status too), and so does a 5xx with upstream status `-` or another code. The
-    moved candidate is marked `upstream_answered`: the proxy's own connection failures (refused,
+    moved candidate is marked `answered_for` (the proxy): the proxy's own connection failures (refused,
     reset) do not explain it (ranking.explains).
     """
     if "upstream_status" not in ev.columns:
@@ -163,12 +163,18 @@ def blame_upstream_answers(ev: pl.DataFrame, class_cands: list[Candidate], liste
         if found is None:
             continue
         target, svc = found
-        if any(o is not c and o.id == c.id and o.component == svc for o in class_cands):
-            continue
         proxy = c.component
-        c.component, c.layer, c.upstream_answered = svc, layers.get(svc, "app"), True
+        evidence = evidence_rows(answered, 5)
+        same = next((o for o in class_cands if o is not c and o.id == c.id and o.component == svc), None)
+        if same is not None:       # the service logged its 5xx itself too (a request log): one candidate
+            evidence = sorted(same.evidence[:2] + evidence[:3], key=lambda e: e["ts"] or "")
+            c.count += same.count
+            c.onset, c.last = min(same.onset, c.onset), max(same.last, c.last)
+            c.logged_by = sorted(set(same.logged_by) | set(c.logged_by))
+            class_cands.remove(same)
+        c.component, c.layer, c.answered_for = svc, layers.get(svc, "app"), proxy
         c.phrase = f"{svc} answered {proxy}'s requests with server errors itself (upstream {target})"
-        c.evidence = evidence_rows(answered, 5)
+        c.evidence = evidence
         c.check_first = (f"{svc}'s own log for the failing requests (the exception or error it logged with the "
                          f"500), and what changed in {svc} when they began (a release, a config, a migration).")
         c.remediation = [f"Roll back the change to {svc} that started the errors, then fix the failing code path.",

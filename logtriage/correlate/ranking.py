@@ -118,7 +118,7 @@ class Candidate:
     score: float = 0.0
     explains: list[dict] = field(default_factory=list)
     logged_by: list[str] = field(default_factory=list)
-    upstream_answered: bool = False     # a proxy's 5xx its upstream answered itself (entities.blame_upstream_answers)
+    answered_for: str | None = None     # the proxy whose 5xx this service answered itself (entities.blame_upstream_answers)
 
 
 def root(cls: str) -> str:
@@ -224,7 +224,7 @@ def explains(cause: Candidate, effect: Candidate, links: dict[str, set[str]]) ->
     """
     if effect.id not in links.get(cause.id, ()):
         return False
-    if effect.upstream_answered and cause.layer == "proxy":
+    if effect.answered_for and cause.layer == "proxy":
         return False
     return effect.id not in SERVER_STATE_CLASSES or effect.component == cause.component
 
@@ -248,7 +248,7 @@ def score(cands: list[Candidate], links: dict[str, set[str]], window_start: dt.d
                      and o.onset >= c.onset - dt.timedelta(seconds=max(tolerance, ORDER_SLACK_S))]
         # symptoms are named where they were logged: a proxy's 5xx its upstream answered stay "nginx"
         c.explains = [{"class": o.id,
-                       "component": o.logged_by[0] if o.upstream_answered and o.logged_by else o.component,
+                       "component": o.answered_for or o.component,
                        "count": o.count}
                       for o in sorted(explained, key=lambda o: -o.count)]
         expl = (sum(o.count for o in explained) / total) if total else 0.3
