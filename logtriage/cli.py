@@ -28,7 +28,7 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as err:   # noqa: BLE001 - the last resort for bugs, shown plainly
+        except Exception as err:   # the last resort for bugs, shown plainly
             if os.environ.get(DEBUG_ENV):
                 raise
             where = err.__traceback__
