@@ -94,6 +94,14 @@ def _candidate_rows(ev: pl.DataFrame, c: Candidate) -> pl.DataFrame:
     return ev.filter((pl.col("class").str.split("/").list.first() == c.id) & (pl.col("blame") == c.component))
 
 
+def _absorb(keep: Candidate, gone: Candidate, class_cands: list[Candidate]) -> None:
+    """One candidate of two for the same class and component: `gone`'s events counted in `keep`."""
+    keep.count += gone.count
+    keep.onset, keep.last = min(keep.onset, gone.onset), max(keep.last, gone.last)
+    keep.logged_by = sorted(set(keep.logged_by) | set(gone.logged_by))
+    class_cands.remove(gone)
+
+
 def _service_at_upstream(rows: pl.DataFrame, proxy: str, listens: list[dict], end: dt.datetime,
                          layers: dict[str, str]) -> tuple[str, str] | None:
     """(the upstream most of a proxy's `rows` name, the service that listens there), or None."""
@@ -128,11 +136,8 @@ def blame_slow_upstream(ev: pl.DataFrame, class_cands: list[Candidate], listens:
         proxy = c.component
         same = next((o for o in class_cands if o is not c and o.id == c.id and o.component == svc), None)
         if same is not None:       # the service logged timeouts of its own: one candidate
-            same.count += c.count
-            same.onset, same.last = min(same.onset, c.onset), max(same.last, c.last)
             same.evidence = sorted(same.evidence + c.evidence, key=lambda e: e["ts"] or "")[:5]
-            same.logged_by = sorted(set(same.logged_by) | set(c.logged_by))
-            class_cands.remove(c)
+            _absorb(same, c, class_cands)
             continue
         c.component, c.layer = svc, layers.get(svc, "app")
         c.phrase = (f"{svc} did not answer {proxy} in time (upstream {target})" if c.id == "timeout.upstream"
@@ -168,10 +173,7 @@ def blame_upstream_answers(ev: pl.DataFrame, class_cands: list[Candidate], liste
         same = next((o for o in class_cands if o is not c and o.id == c.id and o.component == svc), None)
         if same is not None:       # the service logged its 5xx itself too (a request log): one candidate
             evidence = sorted(same.evidence[:2] + evidence[:3], key=lambda e: e["ts"] or "")
-            c.count += same.count
-            c.onset, c.last = min(same.onset, c.onset), max(same.last, c.last)
-            c.logged_by = sorted(set(same.logged_by) | set(c.logged_by))
-            class_cands.remove(same)
+            _absorb(c, same, class_cands)
         c.component, c.layer, c.answered_for = svc, layers.get(svc, "app"), proxy
         c.phrase = f"{svc} answered {proxy}'s requests with server errors itself (upstream {target})"
         c.evidence = evidence

@@ -508,9 +508,6 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
     if df.get_column("wrapper").null_count() < df.height:
         df = df.with_columns(pl.coalesce(pl.col("ts"), pl.col("wrap_ts")).alias("ts"),
                              pl.coalesce(pl.col("level"), pl.col("wrap_level")).alias("level"))
-    # a stamp outside Python's years (an anonymised "01/Jan/0000") would break every later .row() or
-    # .to_list() of the batch: such an event has no time rather than a run that stops
-    df = df.with_columns(pl.when(pl.col("ts").dt.year().is_between(1, 9999)).then(pl.col("ts")).alias("ts"))
     # an event's raw text is the line as the program wrote it (wrapper removed); _eid numbers events
     starts = ~pl.col("_cont") & ~pl.col("_blank")
     df = df.with_columns(pl.col("text").alias("raw"), starts.cum_sum().alias("_eid"))
@@ -581,7 +578,11 @@ def _as_parsed(events: pl.DataFrame, state: ParseState, *, source: str, skipped:
         default_component = pl.col("format").replace_strict(
             {p.NAME: p.DEFAULT_COMPONENT for p in PARSERS}, default=None, return_dtype=pl.String)
         component = pl.coalesce(component, default_component, pl.lit("unknown"))
-    events = events.with_columns(pl.lit(source).alias("source"), component.alias("component"))
+    # a stamp outside Python's years (an anonymised "01/Jan/0000") would break every later .row() or
+    # .to_list() of the batch: such an event has no time rather than a run that stops (events only,
+    # on every path here: assembled batches and the one-line block edges alike)
+    events = events.with_columns(pl.lit(source).alias("source"), component.alias("component"),
+                                 pl.when(pl.col("ts").dt.year().is_between(1, 9999)).then(pl.col("ts")).alias("ts"))
     plain_lines, all_lines = events.select(
         pl.col("_nlines").filter(pl.col("format") == "plain").sum().alias("plain"),
         pl.col("_nlines").sum().alias("all")).row(0)

@@ -41,10 +41,14 @@ def _value(text: pl.Expr, keys: str) -> pl.Expr:
     return pl.when(quoted).then(inner).otherwise(raw)
 
 
+# msg= / message= with an unquoted value that runs to the next ` key=` (group 1 the key, 2 the value)
+_BARE_MESSAGE = rf'(?:^|\s)(msg|message)=([^"\s][^=]*?)(?:\s+{_KEY}=|\s*$)'
+
+
 def _message(text: pl.Expr) -> pl.Expr:
     """msg / message. Unquoted, it runs to the next ` key=` or the line's end: some formatters
     (Django's key=value handlers, shell scripts) write `message=Internal Server Error: /` bare."""
-    bare = text.str.extract(rf'(?:^|\s)(?:msg|message)=([^"\s][^=]*?)(?:\s+{_KEY}=|\s*$)', 1)
+    bare = text.str.extract(_BARE_MESSAGE, 2)
     return pl.coalesce(bare, _value(text, "msg|message"))
 
 
@@ -77,7 +81,6 @@ def parse(text: pl.Expr) -> dict[str, pl.Expr]:
 
 
 _PAIR = regex.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
-_BARE_MESSAGE = regex.compile(rf'(?:^|\s)(msg|message)=([^"\s][^=]*?)(?:\s+{_KEY}=|\s*$)')
 
 
 def fields(text: str) -> dict:
@@ -87,7 +90,7 @@ def fields(text: str) -> dict:
         if value.startswith('"'):
             value = value[1:-1].replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
         out.setdefault(key, value)
-    bare = _BARE_MESSAGE.search(text.split("\n", 1)[0])
+    bare = regex.search(_BARE_MESSAGE, text.split("\n", 1)[0])
     if bare and out.get(bare[1]) == bare[2].split()[0]:
         out[bare[1]] = bare[2]
     return compact(out)
