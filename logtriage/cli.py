@@ -12,6 +12,7 @@ import polars as pl
 
 from logtriage import __version__, formats, pipeline
 from logtriage.errors import LogtriageError
+from logtriage.model import HOT_COLUMNS
 from logtriage.report import events as event_lines
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -147,7 +148,8 @@ def scan(paths: tuple[str, ...], out_format: str, emit_all: bool, stats_only: bo
     out = sys.stdout.buffer
     try:
         for lines in pipeline.read_events(list(paths), run=run, tz=tz, force_format=force_format,
-                                          finish=None if stats_only else shown, on_problem=_say_problem):
+                                          finish=None if stats_only else shown, on_problem=_say_problem,
+                                          columns=HOT_COLUMNS if stats_only else None):
             if stats_only or not len(lines):
                 continue
             event_lines.write(lines, out)

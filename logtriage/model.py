@@ -61,6 +61,10 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 PARSED_COLUMNS = ("ts", "level", "message", "status", "duration", "upstream", "flags", "pid",
                   "sqlstate", "component")
 
+# What `scan --stats` parses on every line (the rest of PARSED_COLUMNS stays null there): the
+# fields the later stages read on every line, besides the message the classifier reads.
+HOT_COLUMNS = frozenset({"ts", "level", "status", "duration"})
+
 CLASS_SCHEMA: dict[str, pl.DataType] = {
     "class": pl.String(),
     "rule": pl.String(),

@@ -35,12 +35,15 @@ class Run:
 
 def read_events(args: list[str], *, run: Run, finish: Callable[[pl.DataFrame], Any] | None = None,
                 tz: str = "UTC", force_format: str | None = None, chunk_bytes: int = sources.CHUNK_BYTES,
-                on_problem: Callable[[sources.Problem], None] | None = None) -> Iterator[pl.DataFrame]:
+                on_problem: Callable[[sources.Problem], None] | None = None,
+                columns: frozenset[str] | None = None) -> Iterator[pl.DataFrame]:
     """Yield event batches (model.EVENT_SCHEMA) for the inputs in `args`, or what `finish` makes of each.
 
     `finish` (classify; render; digest) runs on the block reader's worker threads, two batches at
     once, so it must not change shared state; batches still arrive in input order. The accounting
     counts events before it. Batches with no event are not yielded.
+    `columns` limits the parsed columns filled (model.PARSED_COLUMNS; the others stay null), as
+    `scan --stats` does with model.HOT_COLUMNS.
     """
     set_assumed_tz(tz)
     found = sources.expand_paths(args, set(formats.names()))
@@ -57,7 +60,7 @@ def read_events(args: list[str], *, run: Run, finish: Callable[[pl.DataFrame], A
     for inp in found.inputs:
         stats = run.stats.setdefault(inp.path, SourceStats(inp.path))
         state = formats.ParseState(forced=inp.forced_format or force_format,
-                                   component=sources.component_from_path(inp))
+                                   component=sources.component_from_path(inp), columns=columns)
         batches = _native_batches(inp, state, stats, problem, finish) if sources.native_ok(inp) else None
         if batches is None:   # (the block reader finishes on its threads)
             batches = (_finished(b, finish) for b in _chunk_batches(inp, state, stats, problem, chunk_bytes))
@@ -149,7 +152,8 @@ def _run_blocks(inp: sources.Input, blocks: Iterator[bytes], plan: formats.FastP
         return _finished(parsed, finish)
 
     def work(block: bytes, before: Future | None) -> _Piece:
-        rows = plan.over(sources.block_lines(block)).collect(engine="streaming")
+        ascii = block.isascii()
+        rows = plan.over(sources.block_lines(block, ascii=ascii), ascii=ascii).collect(engine="streaming")
         rows, truncated = _cut_long(rows)
         rows = rows.with_columns(pl.int_range(1, rows.height + 1, dtype=pl.UInt32).alias("line"))
         own = replace(state, started=before is not None or state.started, counts={})

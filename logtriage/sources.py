@@ -346,6 +346,7 @@ def read_chunks(inp: Input, chunk_bytes: int = CHUNK_BYTES, idle: float = IDLE_S
 NATIVE_MIN_BYTES = 16 << 20     # files from this size on are read in large blocks by polars' own reader
 BLOCK_BYTES = 16 << 20          # one such block (complete lines); two are parsed at a time
 SAMPLE_BYTES = 64 << 10         # what is read first to learn a file's format
+PROBE_BYTES = 64 << 10          # where the last whole line of a block is looked for first
 
 
 def native_ok(inp: Input) -> bool:
@@ -401,9 +402,23 @@ def line_blocks(inp: Input, size: int | None = None,
 
 
 def _plain_blocks(fd: int, size: int) -> Iterator[bytes]:
-    """line_blocks() of an uncompressed file: os.pread from the end of the last whole line."""
+    """line_blocks() of an uncompressed file: os.pread from the end of the last whole line.
+
+    The end of a block's last whole line is looked for in the last PROBE_BYTES before its size, so
+    the block is read to exactly there (no copy of 16 MB to drop a partial line).
+    """
     at = 0
+    probe = min(PROBE_BYTES, size // 4)
     while True:
+        tail = os.pread(fd, probe, at + size - probe)
+        end = tail.rfind(b"\n") + 1
+        if len(tail) == probe and end:
+            want = size - probe + end
+            data = os.pread(fd, want, at)
+            if len(data) == want:
+                yield data
+                at += want
+                continue
         data = os.pread(fd, size, at)
         eof = len(data) < size
         cut = data.rfind(b"\n") + 1
@@ -420,16 +435,20 @@ def _plain_blocks(fd: int, size: int) -> Iterator[bytes]:
         at += cut
 
 
-def block_lines(block: bytes) -> pl.LazyFrame:
-    """The lines of a line_blocks() block as a lazy frame (column raw), split by polars' CSV reader.
+def block_lines(block: bytes, *, ascii: bool | None = None) -> pl.LazyFrame:
+    """The lines of a line_blocks() block as a lazy frame (column raw).
 
-    \\x1f (unit separator) is the "column separator" that keeps each line whole; a block that
-    holds one is split by lines_from_bytes() instead. Bytes after the last "\\n" are not read:
-    they begin the next block.
+    An all-ASCII block (the usual log; `ascii` when the caller knows) is split by polars' line reader. Any other block goes
+    through the CSV reader, whose lossy decoding replaces invalid UTF-8 (the line reader
+    refuses the whole block), with \\x1f (unit separator) as the "column separator" that keeps
+    each line whole; a block that holds one is split by lines_from_bytes() instead. Bytes after
+    the last "\\n" are not read: they begin the next block.
     """
     end = block.rfind(b"\n") + 1
     if end < len(block):
         block = block[:end]     # a copy, but cheaper than counting lines to stop the reader
+    if block.isascii() if ascii is None else ascii:
+        return pl.scan_lines(block, name="raw")
     if b"\x1f" in block:
         return pl.DataFrame({"raw": lines_from_bytes(block)}).lazy()
     return pl.scan_csv(block, has_header=False, separator="\x1f", quote_char=None, new_columns=["raw"],

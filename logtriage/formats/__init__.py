@@ -15,6 +15,7 @@ The steps for one chunk (parse_lines), all vectorised over the chunk:
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -41,7 +42,7 @@ from logtriage.formats import (
     syslog,
     wrappers,
 )
-from logtriage.model import EVENT_SCHEMA
+from logtriage.model import EVENT_SCHEMA, UTC_DATETIME
 
 PARSERS: tuple[ModuleType, ...] = (
     # proxies
@@ -211,6 +212,7 @@ class ParseState:
     component: str | None = None     # from the directory the file sits in
     started: bool = False            # an event has begun in this source (continuations may attach)
     counts: dict[str, int] = field(default_factory=dict)
+    columns: frozenset[str] | None = None   # the parsed columns to fill (None: all; the rest stay null)
 
 
 @dataclass
@@ -278,10 +280,15 @@ def _prepare(df: pl.DataFrame, state: ParseState) -> pl.DataFrame:
     else:
         df = df.with_columns(pl.lit(False).alias("_cont"))
     df = df.with_columns(pl.when(pl.col("_blank")).then(None).otherwise(fmt).alias("format"))
-    return _parse_families(df)
+    return _parse_families(df, state.columns)
 
 
-def _parse_families(df: pl.DataFrame) -> pl.DataFrame:
+def _wanted(cols: dict[str, pl.Expr], columns: frozenset[str] | None) -> dict[str, pl.Expr]:
+    """The parsed columns among `cols` a run fills (ParseState.columns), and the shared "_" steps."""
+    return cols if columns is None else {k: e for k, e in cols.items() if k.startswith("_") or k in columns}
+
+
+def _parse_families(df: pl.DataFrame, columns: frozenset[str] | None = None) -> pl.DataFrame:
     """Fill the parsed columns of each row whose `format` is set, with its family's parse()."""
     present = df.get_column("format").unique().drop_nulls().to_list()
     if not present:
@@ -293,7 +300,7 @@ def _parse_families(df: pl.DataFrame) -> pl.DataFrame:
     for name in present:
         parser = BY_NAME[name]
         sub = df if whole else df.filter(pl.col("format") == name)
-        exprs = [e.alias(k) for k, e in parser.parse(text).items()]
+        exprs = [e.alias(k) for k, e in _wanted(parser.parse(text), columns).items()]
         cont = getattr(parser, "continuation", None)
         if cont is not None:
             exprs.append((pl.col("_cont") | cont(text).fill_null(False)).alias("_cont"))
@@ -319,21 +326,23 @@ class FastPlan:
     cols: dict[str, pl.Expr]
     ok: pl.Expr
     cont: pl.Expr
+    ok_unicode: pl.Expr | None = None   # what else must hold for a line to fit in a block not all ASCII
 
-    def over(self, lines: pl.LazyFrame) -> pl.LazyFrame:
+    def over(self, lines: pl.LazyFrame, *, ascii: bool = False) -> pl.LazyFrame:
         """The lazy, elementwise part of parsing `lines` (column raw) as rows for parse_rows().
 
-        `_blank` is left False here: only lines that do not fit can be blank, and parse_rows()
-        looks at those alone.
+        `ascii`: the lines are known to be all ASCII. `_blank` is left False here: only lines
+        that do not fit can be blank, and parse_rows() looks at those alone.
         """
+        ok = self.ok if ascii or self.ok_unicode is None else self.ok & self.ok_unicode
         lines = wrappers.no_wrapper(lines)
         for name, step in self.shared.items():    # in order: a step may read the ones before it
             lines = lines.with_columns(step.alias(name))
         return lines.select(
             "raw", "text",
-            pl.when(self.ok).then(pl.lit(self.name)).otherwise(pl.lit(None, dtype=pl.String)).alias("format"),
+            pl.when(ok).then(pl.lit(self.name)).otherwise(pl.lit(None, dtype=pl.String)).alias("format"),
             pl.lit(False).alias("_blank"),
-            (self.ok & self.cont.fill_null(False)).alias("_cont"),
+            (ok & self.cont.fill_null(False)).alias("_cont"),
             pl.lit(1, dtype=pl.UInt32).alias("_phys"),
             "wrap_ts", "container", "wrap_level", "wrapper",
             *[e.alias(k) for k, e in self.cols.items()],
@@ -353,15 +362,16 @@ def fast_plan(state: ParseState, sample: pl.Series) -> FastPlan | None:
     text = pl.col("text")
     fast = getattr(parser, "fast_parse", None)
     cols = fast(text, sample) if fast is not None and not state.forced else None
+    unicode = None
     if cols is not None:
-        ok, cont = cols.pop("_ok"), cols.pop("_cont", pl.lit(False))
+        ok, cont, unicode = cols.pop("_ok"), cols.pop("_cont", pl.lit(False)), cols.pop("_ok_unicode", None)
     else:
         cols = dict(parser.parse(text))
         ok = pl.lit(True) if state.forced else _hint_takes(name)
         own = getattr(parser, "continuation", None)
         cont = own(text) if own is not None else pl.lit(False)
     shared = {k: cols.pop(k) for k in [k for k in cols if k.startswith("_")]}
-    return FastPlan(name, shared, cols, ok, cont)
+    return FastPlan(name, shared, _wanted(cols, state.columns), ok, cont, unicode)
 
 
 def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: bool,
@@ -490,7 +500,7 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
             # the wrapper's family (journald: syslog) or plain
             alone = df[lone].with_columns(pl.coalesce(pl.col("wrapper").replace_strict(
                 _WRAPPER_FAMILY, default=None, return_dtype=pl.String), pl.lit("plain")).alias("format"))
-            df = _put_rows(df, lone, _parse_families(alone))
+            df = _put_rows(df, lone, _parse_families(alone, state.columns))
     if not state.started:
         # a source's first lines cannot continue anything: the first non-blank one starts an event
         first = df.select((~pl.col("_blank")).arg_max()).item()
@@ -498,7 +508,7 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
             at = pl.Series([first], dtype=pl.UInt32)
             row = df[at].with_columns(pl.lit(False).alias("_cont"))
             if row.item(0, "format") is None:   # a lone continuation: read it as its own line
-                row = _parse_families(row.with_columns(pl.lit("plain").alias("format")))
+                row = _parse_families(row.with_columns(pl.lit("plain").alias("format")), state.columns)
             df = _put_rows(df, at, row)
     pre = df
     # the columns read before the events are cut out; the other missing ones are added to the events
@@ -553,7 +563,7 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
             # a quoted multi-line record reads right only whole: parse its joined text again
             redo = (pl.col("format") == name) & (pl.col("_nlines") > 1)
             if bool(events.select(redo.any()).item()):
-                again = BY_NAME[name].parse(pl.col("raw"))
+                again = _wanted(BY_NAME[name].parse(pl.col("raw")), state.columns)
                 events = events.with_columns([pl.when(redo).then(again[c]).otherwise(pl.col(c)).alias(c)
                                               for c in again if c in events.columns])
     if orphans.height:   # shown as their own plain events rather than lost
@@ -562,6 +572,11 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                             events], how="diagonal_relaxed")
 
     return _as_parsed(events, state, source=source, skipped=skipped + lead_skipped, carry=carry, head=lead)
+
+
+# the first and last instant of year 1 .. 9999 (a comparison: cheaper than .dt.year() on every event)
+_PYTHON_YEARS = (pl.lit(_dt.datetime(1, 1, 1, tzinfo=_dt.UTC)).cast(UTC_DATETIME),
+                 pl.lit(_dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=_dt.UTC)).cast(UTC_DATETIME))
 
 
 def _as_parsed(events: pl.DataFrame, state: ParseState, *, source: str, skipped: int,
@@ -582,7 +597,8 @@ def _as_parsed(events: pl.DataFrame, state: ParseState, *, source: str, skipped:
     # .to_list() of the batch: such an event has no time rather than a run that stops (events only,
     # on every path here: assembled batches and the one-line block edges alike)
     events = events.with_columns(pl.lit(source).alias("source"), component.alias("component"),
-                                 pl.when(pl.col("ts").dt.year().is_between(1, 9999)).then(pl.col("ts")).alias("ts"))
+                                 pl.when(pl.col("ts").cast(UTC_DATETIME).is_between(*_PYTHON_YEARS))
+                                 .then(pl.col("ts")).alias("ts"))
     plain_lines, all_lines = events.select(
         pl.col("_nlines").filter(pl.col("format") == "plain").sum().alias("plain"),
         pl.col("_nlines").sum().alias("all")).row(0)

@@ -18,7 +18,8 @@ A parser is a module under logtriage/formats/ with:
                             file's first lines show (time stamp width, zone, log_format tail), read
                             by position where parse() needs a pattern. Returns parse()'s columns
                             plus `_ok` (False: the line does not fit; it is detected and parsed the
-                            general way), optionally `_cont`, and shared steps named "_..."
+                            general way), optionally `_ok_unicode` (what else must hold when the
+                            block is not all ASCII), `_cont`, and shared steps named "_..."
                             (computed in order, each may read those before it) that the other
                             expressions use as pl.col("_..."). Used by the block reader
                             (files of 16 MB and more); tests/test_block_reader.py holds it to

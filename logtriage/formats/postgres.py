@@ -136,8 +136,8 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     # PostgreSQL writes the severity and ":  " (two spaces): one literal search finds its colon,
     # and the four characters before the colon name it (" LOG", "RROR", "TAIL" ...) and its length,
     # so no pattern runs. The character before the word must be one a prefix ends with (the \b of
-    # the general way). str.find gives bytes and str.slice counts characters: a line that is not
-    # all ASCII (where the two may differ) takes the general way.
+    # the general way). str.find gives bytes and str.slice counts characters: in a block that is
+    # not all ASCII, a line where the two may differ takes the general way (_ok_unicode).
     tail = pl.col("_tail")
     at = pl.col("_at")
     has_state = bool(sample.str.contains("sql_error_code = ", literal=True).any())
@@ -149,18 +149,22 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         "_tail": text.str.slice(pl.col("_colon") - 4, 4),
         "_word": tail.replace_strict(_TAIL_LENGTH, default=None, return_dtype=pl.Int32),
         "_at": pl.col("_colon") - pl.col("_word"),
-        "_duration_at": text.str.find("duration: ", literal=True),
+        "_duration_at": text.str.find("duration: ", literal=True).cast(pl.Int64),
+        "_ms_at": text.str.find(" ms", literal=True).cast(pl.Int64),
+        # a " ms" before "duration: " (in the prefix) hides the duration's unit: the general way
         "_ok": (naive.is_not_null() & fits & pl.col("_word").is_not_null()
                 & text.str.slice(at - 1, 1).is_in(_BEFORE_SEVERITY)
-                & (text.str.len_bytes() == text.str.len_chars())),
+                & (pl.col("_duration_at").is_null() | (pl.col("_ms_at") > pl.col("_duration_at")))),
+        "_ok_unicode": text.str.len_bytes() == text.str.len_chars(),
         "_cont": tail.is_in(_CONTINUED_TAILS),
         "ts": ts.dt.convert_time_zone("UTC").cast(UTC_DATETIME),
         "level": tail.replace_strict(_TAIL_LEVEL, default=None, return_dtype=pl.String),
         # the log_line_prefix is the same on every line: no %e in the first lines, none later
         "sqlstate": (text.str.extract(_SQLSTATE, 1) if has_state
                      else pl.lit(None, dtype=pl.String)),
-        # PostgreSQL prints "%.3f ms"; anything else there does not cast and stays null
-        "duration": (text.str.slice(pl.col("_duration_at") + 10, 16).str.extract(r"^[\d.]+", 0)
+        # PostgreSQL prints "duration: %.3f ms"; anything else there does not cast and stays null
+        "duration": (text.str.slice(pl.col("_duration_at") + 10,
+                                    (pl.col("_ms_at") - pl.col("_duration_at") - 10).clip(lower_bound=0))
                      .cast(pl.Float64, strict=False) / 1e3),
         "message": text.str.slice(at + pl.col("_word") + 1).str.strip_chars_start(),
     }
