@@ -69,3 +69,19 @@ def test_logfmt_bare_message_runs_to_the_next_key():
                    "quoted one\nboom"]
     assert logfmt.fields(lines[1])["msg"] == "connection refused by upstream"
     assert logfmt.fields(lines[2])["msg"] == "started"
+
+
+def test_no_family_takes_a_tab_indented_line():
+    """The block reader reads a TAB-indented line as a continuation without detecting it
+    (formats._tab_continued): no family's SIGNATURE may take such a line."""
+    lines = [line for p in formats.PARSERS for line in p.EXAMPLES]
+    lines += [line for path in FAMILY_FILES for line in path.read_text(errors="replace").splitlines()[:50]]
+    indented = [ind + line for line in lines for ind in ("\t", "\t ", "\t\t  ")]
+    indented += ["\t  Normal   Pulled     12s   kubelet  Successfully pulled image", "\t- name: x", "\t}"]
+    taken = [line for line in indented if formats._tab_continued(line)]
+    assert len(taken) > 100
+    found = pl.DataFrame({"text": taken}).select(formats.detect_expr(pl.col("text"))).to_series()
+    assert found.null_count() == len(taken), [t for t, f in zip(taken, found.to_list(), strict=True) if f][:5]
+    assert not formats._tab_continued('\t{"level": "error"}')
+    assert not formats._tab_continued("\t \t")
+    assert not formats._tab_continued("  indented with spaces")

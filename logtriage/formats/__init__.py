@@ -386,9 +386,12 @@ def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: boo
     unfit = rows.select(pl.col("format").is_null().arg_true()).to_series()
     miss = unfit
     if len(unfit):
-        blank = rows.get_column("text").gather(unfit).str.contains(r"^\s*$")
-        rows = rows.with_columns(rows.get_column("_blank").scatter(unfit, blank))
-        miss = unfit.filter(~blank)
+        text = rows.get_column("text").gather(unfit)
+        blank = text.str.strip_chars() == ""
+        tabbed = pl.Series([_tab_continued(t) for t in text.to_list()], dtype=pl.Boolean)
+        rows = rows.with_columns(rows.get_column("_blank").scatter(unfit, blank),
+                                 rows.get_column("_cont").scatter(unfit, tabbed))
+        miss = unfit.filter(~blank & ~tabbed)
     if len(miss):
         fixed = _prepare(rows[miss].select("raw", "line", "text", "_phys", "wrap_ts", "container",
                                            "wrap_level", "wrapper"), state)
@@ -400,6 +403,19 @@ def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: boo
     if rows.height == 0:
         return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, 0, None if final else rows)
     return _assemble(rows, state, source=source, final=final, carry_of=None, head=head)
+
+
+def _tab_continued(line: str) -> bool:
+    """A TAB-indented line no family's SIGNATURE can take: it continues the event before, as
+    _CONTINUATION would decide after detection (PostgreSQL statement text, Java frames).
+
+    Only sure cases: an indented JSON object ("{") or a character Python and Rust disagree is
+    white space leaves the line to detection. tests/test_formats.py holds the SIGNATUREs to it.
+    """
+    if not line.startswith("\t"):
+        return False
+    first = line.lstrip(" \t")[:1]
+    return bool(first) and first != "{" and not first.isspace()
 
 
 def finish_rows(rows: pl.DataFrame, state: ParseState, *, source: str) -> Parsed:
@@ -511,11 +527,10 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                 row = _parse_families(row.with_columns(pl.lit("plain").alias("format")), state.columns)
             df = _put_rows(df, at, row)
     pre = df
-    # the columns read before the events are cut out; the other missing ones are added to the events
-    missing = [pl.lit(None, dtype=EVENT_SCHEMA[c]).alias(c) for c in ("ts", "level", "message") if c not in df.columns]
-    if missing:
-        df = df.with_columns(missing)
+    # columns no parser filled are added to the events (after they are cut out), but a wrapper's
+    # time and level fill the rows' own first
     if df.get_column("wrapper").null_count() < df.height:
+        df = df.with_columns(pl.lit(None, dtype=EVENT_SCHEMA[c]).alias(c) for c in ("ts", "level") if c not in df.columns)
         df = df.with_columns(pl.coalesce(pl.col("ts"), pl.col("wrap_ts")).alias("ts"),
                              pl.coalesce(pl.col("level"), pl.col("wrap_level")).alias("level"))
     # an event's raw text is the line as the program wrote it (wrapper removed); _eid numbers events
@@ -551,10 +566,11 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
     if events.height and bool(df.select(body_cont.any()).item()):
         # only the few events that span several lines are joined (in place: event i has _eid i + 1)
         multi_ids = df.filter(body_cont).get_column("_eid").unique()
+        first_message = pl.col("message").first() if "message" in df.columns else pl.lit(None, dtype=pl.String)
         joined = (df.filter(pl.col("_eid").is_in(multi_ids.implode()) & ~pl.col("_blank"))
                   .group_by("_eid", maintain_order=True).agg(
                       pl.col("raw").str.join("\n"),
-                      (pl.col("message").first() + pl.lit("\n") + pl.col("raw").slice(1).str.join("\n")).alias("message"),
+                      (first_message + pl.lit("\n") + pl.col("raw").slice(1).str.join("\n")).alias("message"),
                       pl.col("_phys").sum().alias("_nlines")))
         at = (joined.get_column("_eid") - 1).cast(pl.UInt32)
         events = events.with_columns([events.get_column(c).scatter(at, joined.get_column(c).cast(events.schema[c]))
