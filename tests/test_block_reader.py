@@ -106,3 +106,27 @@ def test_block_reader_nginx_access_lines_the_fast_path_must_not_misread(tmp_path
     _same(path, monkeypatch)
     events, _, _ = _read(path, blocks=True, monkeypatch=monkeypatch)
     assert events.get_column("status").to_list()[30:35] == [400, None, None, 504, 400]
+
+
+def test_block_reader_nginx_error_levels_and_lines_the_fast_path_must_not_misread(tmp_path, monkeypatch):
+    """The level is read by position (the word up to the first "] "): every level nginx writes
+    reads as the general way reads it, and lines SIGNATURE would not take are not taken."""
+    ok = ("2026/11/21 10:13:09 [{}] 24998#24998: *316 connect() failed (111: Connection refused) while "
+          'connecting to upstream, client: 127.0.0.1, upstream: "http://127.0.0.1:28050/api"')
+    levels = ["debug", "info", "notice", "warn", "error", "crit", "alert", "emerg"]
+    lines = [ok.format(lvl) for lvl in levels * 8] + [
+        ok.format("warning"),                                                    # not an nginx level
+        "2026/11/21 10:13:09 [error] 24998: no thread id",
+        "2026/11/21 10:13:09 [error] x#1: not a pid",
+        "2026/11/21 1:13:09 [error] 24998#24998: a short time",
+        "2026/11/21 10:13:09 error] 24998#24998: no bracket",
+        "2026/11/21 10:13:09 [err] or] 24998#24998: a \"] \" inside",
+        "2026/11/21 10:13:09 [emerg] 1#1: bind() to 0.0.0.0:80 failed (98: Address already in use)",
+    ] + [ok.format("error")] * 20
+    path = tmp_path / "error.log"
+    path.write_text("\n".join(lines) + "\n")
+    _same(path, monkeypatch)
+    events, _, _ = _read(path, blocks=True, monkeypatch=monkeypatch)
+    assert events.get_column("level").to_list()[:8] == ["debug", "info", "info", "warn", "error", "fatal", "fatal",
+                                                        "fatal"]
+    assert events.get_column("format").to_list()[64:71] == ["plain"] * 6 + ["nginx_error"]

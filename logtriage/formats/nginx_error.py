@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 import regex
 
-from logtriage.formats.base import compact, level_of, ts_utc
+from logtriage.formats.base import compact, level_of, level_word, ts_utc
 
 NAME = "nginx_error"
 LAYER = "proxy"
@@ -29,15 +29,35 @@ EXAMPLES = [
 ]
 
 
+_LEVELS = ("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")
+_TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
+
+
 def parse(text: pl.Expr) -> dict[str, pl.Expr]:
     """Hot columns: ts, level, pid, message (without the pid#tid/*cid prefix), upstream host:port."""
     return {
-        "ts": ts_utc(text.str.slice(0, 19), "%Y/%m/%d %H:%M:%S"),
+        "ts": ts_utc(text.str.slice(0, 19), _TIME_FORMAT),
         "level": level_of(text.str.extract(r"^\S+ \S+ \[(\w+)\]", 1)),
         "pid": text.str.extract(r"\] (\d+)#", 1),
         "message": text.str.replace(r"^\S+ \S+ \[\w+\] \d+#\d+: (?:\*\d+ )?", ""),
         "upstream": text.str.extract(r', upstream: "(?:[a-z]+://)?([^/"]+)', 1),
     }
+
+
+def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
+    """parse() read by position: the time is the first 19 characters, the level the word in the
+    brackets after them (up to the line's first "] "). `_ok` holds where SIGNATURE would match."""
+    close = pl.col("_close")
+    word = pl.col("_word")
+    cols = parse(text)
+    cols.update({
+        "_close": text.str.find("] ", literal=True).cast(pl.Int64),
+        "_word": text.str.slice(21, (close - 21).clip(lower_bound=0)),
+        "_ok": (cols["ts"].is_not_null() & (text.str.slice(19, 2) == " [") & word.is_in(_LEVELS)
+                & text.str.slice(close + 2, 48).str.contains(r"^\d+#\d+: ").fill_null(False)),
+        "level": word.replace_strict({w: level_word(w) for w in _LEVELS}, default=None, return_dtype=pl.String),
+    })
+    return cols
 
 
 _HEAD = regex.compile(r"^(?P<time>\S+ \S+) \[(?P<level>\w+)\] (?P<pid>\d+)#(?P<tid>\d+): (?:\*(?P<connection>\d+) )?"
