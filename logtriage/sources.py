@@ -344,7 +344,7 @@ def read_chunks(inp: Input, chunk_bytes: int = CHUNK_BYTES, idle: float = IDLE_S
 
 
 NATIVE_MIN_BYTES = 16 << 20     # files from this size on are read in large blocks by polars' own reader
-BLOCK_BYTES = 16 << 20          # one such block (complete lines); two are parsed at a time
+BLOCK_BYTES = 16 << 20          # one such block (complete lines); pipeline.BLOCK_WORKERS are parsed at a time
 SAMPLE_BYTES = 64 << 10         # what is read first to learn a file's format
 PROBE_BYTES = 64 << 10          # where the last whole line of a block is looked for first
 

@@ -565,9 +565,10 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
     body_cont = pl.col("_cont") & ~pl.col("_blank") & (pl.col("_eid") > 0)
     if events.height and bool(df.select(body_cont.any()).item()):
         # only the few events that span several lines are joined (in place: event i has _eid i + 1)
-        multi_ids = df.filter(body_cont).get_column("_eid").unique()
+        multi_ids = df.select(pl.col("_eid").filter(body_cont).unique()).to_series()
         first_message = pl.col("message").first() if "message" in df.columns else pl.lit(None, dtype=pl.String)
-        joined = (df.filter(pl.col("_eid").is_in(multi_ids.implode()) & ~pl.col("_blank"))
+        body = df.select("_eid", "_blank", "raw", "_phys", *(["message"] if "message" in df.columns else []))
+        joined = (body.filter(pl.col("_eid").is_in(multi_ids.implode()) & ~pl.col("_blank"))
                   .group_by("_eid", maintain_order=True).agg(
                       pl.col("raw").str.join("\n"),
                       (first_message + pl.lit("\n") + pl.col("raw").slice(1).str.join("\n")).alias("message"),
