@@ -67,6 +67,7 @@ def ts_with_zone(stamp: pl.Expr, zone: pl.Expr) -> pl.Expr:
 
 # what may stand before the severity in a prefix the fast way reads (others take the general way)
 _BEFORE_SEVERITY = (" ", ":", "]", ")", "\t", ">", "|", ",", "-")
+_BEFORE_SEVERITY_BYTES = [ord(c) for c in _BEFORE_SEVERITY]
 
 _TS = r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?)(?: ?([A-Z]{1,5}\b|[+-]\d\d(?::?\d\d)?))?"
 _SEV = rf"\b({_SEVERITIES}):\s"
@@ -120,18 +121,18 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         return None
     width, zone = int(widths[0]), zones[0]
     naive = pl.col("_naive")
+    stamp = f"%Y-%m-%d{seps[0]}%H:%M:%S" + ("%.f" if width > 19 else "")
     if zone is None:
         fits = ~text.str.slice(width, 2).str.contains(r"^ ?[A-Z+-]")
         ts = naive.dt.replace_time_zone(assumed_tz(), ambiguous="earliest", non_existent="null")
     else:
         minutes = pl.select(offset_minutes(pl.lit(zone.strip()), _TZ_MINUTES)).item()
-        if minutes is None:
-            return None
-        # the zone and the character the first lines show after it (one equality, not a pattern)
+        # a zone followed by a letter or digit would read differently by pattern ("UTCX": no zone)
         after = sample.str.slice(width + len(zone), 1).unique()
-        if len(after) != 1 or regex.match(r"[A-Za-z0-9]", after[0] or ""):
+        if minutes is None or "%" in zone or len(after) != 1 or regex.match(r"[A-Za-z0-9]", after[0] or ""):
             return None
-        fits = text.str.slice(width, len(zone) + len(after[0])) == zone + after[0]
+        # the zone is read as part of the time's format: a line with another zone does not parse
+        width, stamp, fits = width + len(zone), stamp + zone, pl.lit(True)
         ts = (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
     # PostgreSQL writes the severity and ":  " (two spaces): one literal search finds its colon,
     # and the four characters before the colon name it (" LOG", "RROR", "TAIL" ...) and its length,
@@ -143,8 +144,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     has_state = bool(sample.str.contains("sql_error_code = ", literal=True).any())
     return {
         # first: what the columns after share, in order
-        "_naive": text.str.head(width).str.to_datetime(f"%Y-%m-%d{seps[0]}%H:%M:%S" + ("%.f" if width > 19 else ""),
-                                                       strict=False, time_unit="us", exact=True),
+        "_naive": text.str.head(width).str.to_datetime(stamp, strict=False, time_unit="us", exact=True),
         "_colon": text.str.find(":  ", literal=True),
         "_tail": text.str.slice(pl.col("_colon") - 4, 4),
         "_word": tail.replace_strict(_TAIL_LENGTH, default=None, return_dtype=pl.Int32),
@@ -153,7 +153,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         "_ms_at": text.str.find(" ms", literal=True).cast(pl.Int64),
         # a " ms" before "duration: " (in the prefix) hides the duration's unit: the general way
         "_ok": (naive.is_not_null() & fits & pl.col("_word").is_not_null()
-                & text.str.slice(at - 1, 1).is_in(_BEFORE_SEVERITY)
+                & text.cast(pl.Binary).bin.get(at - 1, null_on_oob=True).is_in(_BEFORE_SEVERITY_BYTES)
                 & (pl.col("_duration_at").is_null() | (pl.col("_ms_at") > pl.col("_duration_at")))),
         "_ok_unicode": text.str.len_bytes() == text.str.len_chars(),
         "_cont": tail.is_in(_CONTINUED_TAILS),
