@@ -100,12 +100,15 @@ def test_block_reader_nginx_access_lines_the_fast_path_must_not_misread(tmp_path
         '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /c HTTP/1.1" +12 157 "-" "ua"',      # a sign
         '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "GET /d?q=\\x22 HTTP/1.1" 504 0 "-" "ua"',  # escaped quote
         '127.0.0.1 - - [21/Nov/2026:10:12:39 +0000] "\\x16\\x03\\x01" 400 157 "-" "-"',        # TLS on plain port
+        '127.0.0.1 - - [21/Nov/2026:11:12:39 +0100] "GET /e HTTP/1.1" 200 1 "-" "ua"',         # another zone
+        '127.0.0.1 - - [21/Nov/2026:10:12:39  +0000] "GET /f HTTP/1.1" 200 1 "-" "ua"',        # two spaces
     ] + [ok] * 30
     path = tmp_path / "access.log"
     path.write_text("\n".join(lines) + "\n")
     _same(path, monkeypatch)
     events, _, _ = _read(path, blocks=True, monkeypatch=monkeypatch)
     assert events.get_column("status").to_list()[30:35] == [400, None, None, 504, 400]
+    assert events.get_column("ts").to_list()[35] == events.get_column("ts").to_list()[0]
 
 
 def test_block_reader_nginx_error_levels_and_lines_the_fast_path_must_not_misread(tmp_path, monkeypatch):
