@@ -61,7 +61,7 @@ EVENT_SCHEMA: dict[str, pl.DataType] = {
 PARSED_COLUMNS = ("ts", "level", "message", "status", "duration", "upstream", "flags", "pid",
                   "sqlstate", "component")
 
-# What `scan --stats` parses on every line (the rest of PARSED_COLUMNS stays null there): the
+# What `scan --stats` parses on every line (the rest of PARSED_COLUMNS is left out of its batches): the
 # fields the later stages read on every line, besides the message the classifier reads.
 HOT_COLUMNS = frozenset({"ts", "level", "status", "duration"})
 

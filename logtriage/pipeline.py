@@ -48,8 +48,8 @@ def read_events(args: list[str], *, run: Run, finish: Callable[[pl.DataFrame], A
     `finish` (classify; render; digest) runs on the block reader's worker threads, BLOCK_WORKERS
     batches at once, so it must not change shared state; batches still arrive in input order. The accounting
     counts events before it. Batches with no event are not yielded.
-    `columns` limits the parsed columns filled (model.PARSED_COLUMNS; the others stay null), as
-    `scan --stats` does with model.HOT_COLUMNS.
+    `columns` limits the parsed columns filled (model.PARSED_COLUMNS), as `scan --stats` does with
+    model.HOT_COLUMNS: the batches then carry only those of the parsed columns (and component).
     """
     set_assumed_tz(tz)
     found = sources.expand_paths(args, set(formats.names()))

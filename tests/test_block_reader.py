@@ -133,3 +133,20 @@ def test_block_reader_nginx_error_levels_and_lines_the_fast_path_must_not_misrea
     assert events.get_column("level").to_list()[:8] == ["debug", "info", "info", "warn", "error", "fatal", "fatal",
                                                         "fatal"]
     assert events.get_column("format").to_list()[64:71] == ["plain"] * 6 + ["nginx_error"]
+
+
+@pytest.mark.parametrize("blocks", [True, False], ids=["block reader", "chunk reader"])
+def test_hot_columns_read_as_the_full_read(tmp_path, monkeypatch, blocks):
+    """`scan --stats` (model.HOT_COLUMNS): the same events, accounting and hot values, the other
+    parsed columns left out."""
+    from logtriage.model import HOT_COLUMNS
+    monkeypatch.setattr(sources, "NATIVE_MIN_BYTES", 0 if blocks else 1 << 62)
+    monkeypatch.setattr(sources, "BLOCK_BYTES", 700)
+    paths = [str(p) for p in FIXTURES]
+    full_run, hot_run = pipeline.Run(), pipeline.Run()
+    full = pl.concat(list(pipeline.read_events(paths, run=full_run)), how="diagonal_relaxed")
+    hot = pl.concat(list(pipeline.read_events(paths, run=hot_run, columns=HOT_COLUMNS)), how="diagonal_relaxed")
+    assert hot_run.totals() == full_run.totals()
+    assert "message" not in hot.columns and "upstream" not in hot.columns
+    same = ["ts", "source", "line", "format", "component", "raw", *sorted(HOT_COLUMNS - {"ts"})]
+    assert_frame_equal(hot.select(same), full.select(same))

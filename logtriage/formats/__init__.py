@@ -16,6 +16,7 @@ The steps for one chunk (parse_lines), all vectorised over the chunk:
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -42,7 +43,7 @@ from logtriage.formats import (
     syslog,
     wrappers,
 )
-from logtriage.model import EVENT_SCHEMA, UTC_DATETIME
+from logtriage.model import EVENT_SCHEMA, PARSED_COLUMNS, UTC_DATETIME
 
 PARSERS: tuple[ModuleType, ...] = (
     # proxies
@@ -212,7 +213,7 @@ class ParseState:
     component: str | None = None     # from the directory the file sits in
     started: bool = False            # an event has begun in this source (continuations may attach)
     counts: dict[str, int] = field(default_factory=dict)
-    columns: frozenset[str] | None = None   # the parsed columns to fill (None: all; the rest stay null)
+    columns: frozenset[str] | None = None   # the parsed columns to fill (None: all; the rest are left out)
 
 
 @dataclass
@@ -433,7 +434,8 @@ def _one_event(rows: pl.DataFrame, state: ParseState, *, source: str) -> Parsed:
     """finish_rows() of one line that is an event by itself (most block edges): _assemble's result
     without its passes over the rows."""
     ev = rows.with_columns(pl.col("text").alias("raw"), pl.col("_phys").alias("_nlines"))
-    ev = ev.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in EVENT_SCHEMA.items() if c not in ev.columns)
+    ev = ev.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in _event_schema(state.columns).items()
+                         if c not in ev.columns)
     state.started = True
     return _as_parsed(ev, state, source=source, skipped=0, carry=None, head=None)
 
@@ -559,7 +561,8 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
     # (polars 2.1: the streaming engine filters a wide frame several times faster than the eager one)
     events = (df.lazy().filter(starts).select(*keep, pl.col("_phys").alias("_nlines"))
               .collect(engine="streaming"))
-    missing = [pl.lit(None, dtype=dtype).alias(col) for col, dtype in EVENT_SCHEMA.items() if col not in events.columns]
+    schema = _event_schema(state.columns)
+    missing = [pl.lit(None, dtype=dtype).alias(col) for col, dtype in schema.items() if col not in events.columns]
     if missing:
         events = events.with_columns(missing)
     body_cont = pl.col("_cont") & ~pl.col("_blank") & (pl.col("_eid") > 0)
@@ -575,7 +578,7 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
                       pl.col("_phys").sum().alias("_nlines")))
         at = (joined.get_column("_eid") - 1).cast(pl.UInt32)
         events = events.with_columns([events.get_column(c).scatter(at, joined.get_column(c).cast(events.schema[c]))
-                                      for c in ("raw", "message", "_nlines")])
+                                      for c in ("raw", "message", "_nlines") if c in events.columns])
         for name in _QUOTED:
             # a quoted multi-line record reads right only whole: parse its joined text again
             redo = (pl.col("format") == name) & (pl.col("_nlines") > 1)
@@ -596,9 +599,18 @@ _PYTHON_YEARS = (pl.lit(_dt.datetime(1, 1, 1, tzinfo=_dt.UTC)).cast(UTC_DATETIME
                  pl.lit(_dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=_dt.UTC)).cast(UTC_DATETIME))
 
 
+@functools.cache
+def _event_schema(columns: frozenset[str] | None) -> dict[str, pl.DataType]:
+    """The columns of a run's event batches: EVENT_SCHEMA, less the parsed columns a run limited to
+    `columns` (ParseState.columns) does not fill."""
+    if columns is None:
+        return EVENT_SCHEMA
+    return {c: t for c, t in EVENT_SCHEMA.items() if c in columns or c == "component" or c not in PARSED_COLUMNS}
+
+
 def _as_parsed(events: pl.DataFrame, state: ParseState, *, source: str, skipped: int,
                carry: pl.DataFrame | None, head: pl.DataFrame | None) -> Parsed:
-    """Events (their rows, with `_nlines`) -> Parsed: source, component, EVENT_SCHEMA, the line accounting."""
+    """Events (their rows, with `_nlines`) -> Parsed: source, component, the run's _event_schema(), the line accounting."""
     # a container the wrapper names (compose service, pod container) is more precise than the directory
     named = events.get_column("container").null_count() < events.height
     if state.component and not named:
@@ -627,7 +639,7 @@ def _as_parsed(events: pl.DataFrame, state: ParseState, *, source: str, skipped:
         for name, cnt in fmt.value_counts().iter_rows():
             state.counts[name] = state.counts.get(name, 0) + cnt
     return Parsed(
-        events.select([pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]),
+        events.select([pl.col(c).cast(t) for c, t in _event_schema(state.columns).items()]),
         lines_parsed=int(all_lines or 0) - int(plain_lines or 0),
         lines_unparsed=int(plain_lines or 0),
         lines_skipped=skipped,
