@@ -20,7 +20,6 @@ from logtriage import formats, sources
 from logtriage.formats.base import set_assumed_tz
 from logtriage.model import SourceStats
 
-
 # Blocks in flight in the block reader. A worker waits much of its time (for polars' two pools,
 # for the GIL), so two workers kept a 2-core machine 1.4 cores busy: four make `scan --stats` on
 # the benchmark corpus ~10 % faster for ~130 MB more memory (analyze: same time, +50 MB).
