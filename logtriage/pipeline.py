@@ -24,6 +24,11 @@ from logtriage.model import SourceStats
 # for the GIL), so two workers kept a 2-core machine 1.4 cores busy: four make `scan --stats` on
 # the benchmark corpus ~10 % faster for ~130 MB more memory (analyze: same time, +50 MB).
 BLOCK_WORKERS = 4
+# Whether the chunk reader parses a single-family stream by its family's plan (tests turn it off
+# to hold the plans to the general way), and how many first lines decide.
+PLAN_CHUNKS = True
+PLAN_MIN_LINES = formats.HINT_LINES
+_PLAN_SAMPLE_LINES = 1000
 
 
 @dataclass
@@ -85,19 +90,68 @@ def read_events(args: list[str], *, run: Run, finish: Callable[[pl.DataFrame], A
 
 def _chunk_batches(inp: sources.Input, state: formats.ParseState, stats: SourceStats,
                    problem: Callable[[sources.Problem], None], chunk_bytes: int) -> Iterator[formats.Parsed]:
-    """The general reader: any input (pipes, gzip, small files) in chunks of physical lines."""
-    carry: pl.DataFrame | None = None
+    """The general reader: any input (pipes, gzip, small files) in chunks of physical lines.
+
+    Once a chunk of PLAN_MIN_LINES lines or more shows one family and no wrapper, chunks are parsed
+    by that family's plan (as the block reader parses a file); a chunk holding a wrapped line is
+    read the general way. The last event's lines wait for the next chunk either way: as parsed
+    rows after the plan, as physical lines after the general way.
+    """
+    carry: pl.DataFrame | None = None      # the general way's: physical lines (raw, line)
+    rows: pl.DataFrame | None = None       # the plan's: parsed rows of the last event
+    plan: formats.FastPlan | None = None
+    decided = False
     for chunk in sources.read_chunks(inp, chunk_bytes=chunk_bytes, on_problem=problem):
         stats.lines_read += len(chunk.lines)
         stats.lines_truncated += chunk.truncated
         df = pl.DataFrame({"raw": chunk.lines,
                            "line": pl.int_range(chunk.first_line, chunk.first_line + len(chunk.lines),
                                                 dtype=pl.UInt32, eager=True)})
-        if carry is not None and carry.height:
-            df = pl.concat([carry, df])
-        parsed = formats.parse_lines(df, state, source=inp.path, final=chunk.final or chunk.flushed)
-        carry = parsed.carry
+        final = chunk.final or chunk.flushed
+        if not decided and PLAN_CHUNKS and (len(chunk.lines) >= PLAN_MIN_LINES or chunk.final):
+            decided = True
+            plan = _plan_for(df.get_column("raw").head(_PLAN_SAMPLE_LINES), state)
+        if plan is not None and not formats.wrappers.has_wrapper(df):
+            if carry is not None and carry.height:
+                rows = _plan_rows(plan, carry)
+            carry = None
+            parsed = formats.parse_rows(_plan_rows(plan, df), state, source=inp.path, final=final, carry=rows)
+            rows = parsed.carry
+        else:
+            if rows is not None and rows.height:
+                carry = rows.select("raw", "line")
+            rows = None
+            if carry is not None and carry.height:
+                df = pl.concat([carry, df])
+            parsed = formats.parse_lines(df, state, source=inp.path, final=final)
+            carry = parsed.carry
         yield parsed
+
+
+def _plan_rows(plan: formats.FastPlan, lines: pl.DataFrame) -> pl.DataFrame:
+    """`lines` (raw, line) parsed by `plan`: rows for formats.parse_rows()."""
+    return plan.over(lines.lazy()).collect().with_columns(lines.get_column("line"))
+
+
+def _plan_for(sample: pl.Series, state: formats.ParseState) -> formats.FastPlan | None:
+    """The plan for a source whose first lines are `sample`: one family, no wrapper (else None).
+
+    Sets the source's hint from them; with no plan the hint is cleared, for the general way to
+    learn it again.
+    """
+    head = formats.wrappers.unwrap(pl.DataFrame({"raw": sample}))
+    if head.get_column("wrapper").null_count() < head.height:
+        return None
+    if not state.forced:
+        formats.learn_hint(sample, state)
+    name = state.forced or state.hint
+    plan = None
+    if name:
+        own = sample.filter(pl.select(formats.detect_expr(pl.lit(sample)) == name).to_series().fill_null(False))
+        plan = formats.fast_plan(state, own.head(formats.HINT_LINES))
+    if plan is None:
+        state.hint = None
+    return plan
 
 
 def _native_batches(inp: sources.Input, state: formats.ParseState, stats: SourceStats,
@@ -113,17 +167,8 @@ def _native_batches(inp: sources.Input, state: formats.ParseState, stats: Source
     first = next(blocks, None)
     if first is None:
         return None
-    sample = sources.lines_from_bytes(first[:first.rfind(b"\n", 0, sources.SAMPLE_BYTES) + 1])
-    head = formats.wrappers.unwrap(pl.DataFrame({"raw": sample}))
-    if head.get_column("wrapper").null_count() < head.height:
-        return None
-    if not state.forced:
-        formats.learn_hint(sample, state)
-    name = state.forced or state.hint
-    own = sample.filter(pl.select(formats.detect_expr(pl.lit(sample)) == name).to_series().fill_null(False))
-    plan = formats.fast_plan(state, own.head(formats.HINT_LINES)) if name else None
+    plan = _plan_for(sources.lines_from_bytes(first[:first.rfind(b"\n", 0, sources.SAMPLE_BYTES) + 1]), state)
     if plan is None:
-        state.hint = None
         return None
     return _run_blocks(inp, itertools.chain([first], blocks), plan, state, stats, finish)
 

@@ -1,8 +1,10 @@
-"""The block reader (large files, parsed by polars plans) must read exactly as the chunk reader.
+"""The block reader (large files, parsed by polars plans) and the chunk reader's plans (single-family
+streams) must read exactly as the general way.
 
-Each fixture is read twice: once by the general chunk reader, once by the block reader forced on
-(any size, tiny blocks so events straddle block edges). Events, line accounting and formats must
-be the same, row for row.
+Each fixture is read three times: by the chunk reader the general way, by the block reader forced
+on (any size, tiny blocks so events straddle block edges), and by the chunk reader with its plans
+(tiny chunks, the plan taken at the first).
+Events, line accounting and formats must be the same, row for row.
 """
 
 from __future__ import annotations
@@ -21,21 +23,27 @@ FIXTURES = sorted(p for p in (HERE / "fixtures" / "formats").rglob("*") if p.is_
 SAMPLES = sorted(p for p in (HERE.parent / "sample_logs").rglob("*.log"))
 
 
-def _read(path: Path, *, blocks: bool, monkeypatch: pytest.MonkeyPatch, block_bytes: int = 700):
+def _read(path: Path, *, blocks: bool, monkeypatch: pytest.MonkeyPatch, block_bytes: int = 700,
+          plans: bool = False, chunk_bytes: int = sources.CHUNK_BYTES):
+    """Read `path` by the block reader, or by the chunk reader (with its plans or the general way)."""
     monkeypatch.setattr(sources, "NATIVE_MIN_BYTES", 0 if blocks else 1 << 62)
     monkeypatch.setattr(sources, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(pipeline, "PLAN_CHUNKS", plans)
+    monkeypatch.setattr(pipeline, "PLAN_MIN_LINES", 1)
     run = pipeline.Run()
-    batches = list(pipeline.read_events([str(path)], run=run))
+    batches = list(pipeline.read_events([str(path)], run=run, chunk_bytes=chunk_bytes))
     events = pl.concat(batches) if batches else pl.DataFrame()
     return events, run.totals(), {k: v.formats for k, v in run.stats.items()}
 
 
 def _same(path: Path, monkeypatch: pytest.MonkeyPatch, **kw) -> None:
-    a, ta, fa = _read(path, blocks=True, monkeypatch=monkeypatch, **kw)
+    """The block reader and the chunk reader's plans read `path` exactly as the general way."""
     b, tb, fb = _read(path, blocks=False, monkeypatch=monkeypatch)
-    assert ta == tb
-    assert fa == fb
-    assert_frame_equal(a, b)
+    for a, ta, fa in (_read(path, blocks=True, monkeypatch=monkeypatch, **kw),
+                      _read(path, blocks=False, plans=True, chunk_bytes=600, monkeypatch=monkeypatch)):
+        assert ta == tb
+        assert fa == fb
+        assert_frame_equal(a, b)
 
 
 @pytest.mark.parametrize("path", FIXTURES + SAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -150,3 +158,22 @@ def test_hot_columns_read_as_the_full_read(tmp_path, monkeypatch, blocks):
     assert "message" not in hot.columns and "upstream" not in hot.columns
     same = ["ts", "source", "line", "format", "component", "raw", *sorted(HOT_COLUMNS - {"ts"})]
     assert_frame_equal(hot.select(same), full.select(same))
+
+
+def test_chunk_reader_plans_and_a_wrapped_chunk_in_the_stream(tmp_path, monkeypatch):
+    """A stream read by its family's plan meets container-wrapped lines: that chunk is read the
+    general way (unwrapped), the chunks around it by the plan, the event across the edges whole."""
+    pg = "2026-11-21 10:12:{:02d}.000 UTC [{}] app@shop LOG:  duration: 1.5 ms  statement: SELECT {}"
+    lines = [pg.format(i % 60, 100 + i, i) for i in range(40)]
+    lines += ["\tFROM items WHERE id = 1"] * 3
+    lines += ["2026-11-21T10:13:00.123456789Z stderr F " + pg.format(1, 999, "wrapped")] * 5
+    lines += ["\tFROM wrapped"]
+    lines += [pg.format(i % 60, 200 + i, i) for i in range(40)]
+    path = tmp_path / "stream.log"
+    path.write_text("\n".join(lines) + "\n")
+    general = _read(path, blocks=False, monkeypatch=monkeypatch)
+    events, totals, formats_seen = _read(path, blocks=False, plans=True, chunk_bytes=600, monkeypatch=monkeypatch)
+    assert_frame_equal(events, general[0])
+    assert (totals, formats_seen) == general[1:]
+    assert totals["lines_read"] == len(lines) and totals["events"] == 85
+    assert events.get_column("raw").to_list()[39].count("\n") == 3

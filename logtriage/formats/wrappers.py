@@ -64,6 +64,14 @@ def no_wrapper(df: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
                            pl.lit(None, dtype=pl.String).alias("wrapper"))
 
 
+def has_wrapper(df: pl.DataFrame) -> bool:
+    """Whether any line of `df` (column raw) is wrapped (cheap when none even looks it)."""
+    if not df.select(pl.col("raw").str.contains(_CANDIDATE).any()).item():
+        return False
+    wrapper = unwrap(df.select("raw")).get_column("wrapper")
+    return wrapper.null_count() < len(wrapper)
+
+
 def unwrap(df: pl.DataFrame) -> pl.DataFrame:
     """Add text / wrap_ts / container / wrap_level / wrapper columns; join partial records."""
     raw = pl.col("raw")
