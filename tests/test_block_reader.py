@@ -3,7 +3,7 @@ streams) must read exactly as the general way.
 
 Each fixture is read three times: by the chunk reader the general way, by the block reader forced
 on (any size, tiny blocks so events straddle block edges), and by the chunk reader with its plans
-(tiny chunks, the plan taken at the first).
+(small reads and chunks, the plan taken at the first).
 Events, line accounting and formats must be the same, row for row.
 """
 
@@ -30,6 +30,8 @@ def _read(path: Path, *, blocks: bool, monkeypatch: pytest.MonkeyPatch, block_by
     monkeypatch.setattr(sources, "BLOCK_BYTES", block_bytes)
     monkeypatch.setattr(pipeline, "PLAN_CHUNKS", plans)
     monkeypatch.setattr(pipeline, "PLAN_MIN_LINES", 1)
+    if plans:   # small reads, so a fixture makes many chunks
+        monkeypatch.setattr(sources, "READ_BYTES", 2048)
     run = pipeline.Run()
     batches = list(pipeline.read_events([str(path)], run=run, chunk_bytes=chunk_bytes))
     events = pl.concat(batches) if batches else pl.DataFrame()
