@@ -385,17 +385,19 @@ def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: boo
     a batch parsed before the one it follows is done can be joined to it by finish_rows().
     """
     unfit = rows.select(pl.col("format").is_null().arg_true()).to_series()
-    miss = unfit
+    miss, outer = unfit, None
     if len(unfit):
+        rows, outer = _unwrap_unfit(rows, unfit)
         text = rows.get_column("text").gather(unfit)
         blank = text.str.strip_chars() == ""
         tabbed = pl.Series([_tab_continued(t) for t in text.to_list()], dtype=pl.Boolean)
         rows = rows.with_columns(rows.get_column("_blank").scatter(unfit, blank),
                                  rows.get_column("_cont").scatter(unfit, tabbed))
-        miss = unfit.filter(~blank & ~tabbed)
+        keep = ~blank & ~tabbed
+        miss, outer = unfit.filter(keep), outer.filter(keep) if outer is not None else None
     if len(miss):
-        fixed = _prepare(rows[miss].select("raw", "line", "text", "_phys", "wrap_ts", "container",
-                                           "wrap_level", "wrapper"), state)
+        lines = rows[miss].select("raw", "line", "text", "_phys", "wrap_ts", "container", "wrap_level", "wrapper")
+        fixed = _prepare(lines.with_columns(outer) if outer is not None else lines, state)
         # what the plan read on these lines does not hold: only what their own family reads
         fixed = fixed.with_columns(pl.lit(None, dtype=t).alias(c) for c, t in rows.schema.items() if c not in fixed.columns)
         rows = _put_rows(rows, miss, fixed)
@@ -404,6 +406,24 @@ def parse_rows(rows: pl.DataFrame, state: ParseState, *, source: str, final: boo
     if rows.height == 0:
         return Parsed(pl.DataFrame(schema=EVENT_SCHEMA), 0, 0, 0, None if final else rows)
     return _assemble(rows, state, source=source, final=final, carry_of=None, head=head)
+
+
+def _unwrap_unfit(rows: pl.DataFrame, unfit: pl.Series) -> tuple[pl.DataFrame, pl.Series | None]:
+    """`rows` with the wrapped lines among `unfit` (positions) unwrapped, and their `_outer`.
+
+    A plan reads a source its first lines showed unwrapped; wrapped lines further on (a container
+    runtime's, kubectl's prefix) are not its family's and are unwrapped here, to be detected as
+    the general way detects them. Partial records (CRI "P") would change the rows: not done then.
+    """
+    raw = rows.get_column("raw").gather(unfit).to_frame()
+    if not wrappers.has_wrapper(raw):
+        return rows, None
+    wrapped = wrappers.unwrap(raw)
+    if wrapped.height != len(unfit) or "_phys" in wrapped.columns:
+        return rows, None
+    cols = ("text", "wrap_ts", "container", "wrap_level", "wrapper")
+    rows = rows.with_columns(rows.get_column(c).scatter(unfit, wrapped.get_column(c).cast(rows.schema[c])) for c in cols)
+    return rows, wrapped.get_column("_outer") if "_outer" in wrapped.columns else None
 
 
 def _tab_continued(line: str) -> bool:
