@@ -64,7 +64,8 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
 
     db_comp = _db_component(data)
     flagged = data.flagged.with_columns(ranking.blame_expr(db_comp, data.layers).alias("blame"))
-    key_events = _key_events(data.signals)
+    # a listen line from before --since is kept for correlation (collect.py), not reported as an event
+    key_events = _key_events(data.signals if since is None else data.signals.filter(pl.col("ts") >= since))
     doc_incidents = []
     for i, w in enumerate(windows, 1):
         lo = w.start - LOOKBACK

@@ -79,11 +79,22 @@ class Collector:
 
     def digest(self, batch: pl.DataFrame) -> Digest:
         """What correlation needs from one classified batch. Reads no state: may run on any thread."""
-        if self.since is not None:
-            batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") >= self.since))
+        # --since / --until limit the findings, not the standing facts: which components wrote which
+        # formats (their layers), and where a service said it listens (a start-up long before the
+        # window still names who listens on the port the proxy dials), come from the lines before too
+        d = Digest(formats=batch.group_by("component").agg(pl.col("format").unique()).rows())
         if self.until is not None:
             batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") <= self.until))
-        d = Digest()
+        earlier = None
+        if self.since is not None:
+            before = pl.col("ts").is_not_null() & (pl.col("ts") < self.since)
+            earlier = batch.filter(before)
+            batch = batch.filter(~before)
+        if earlier is not None and earlier.height:
+            maybe = earlier.get_column(MAYBE) if MAYBE in earlier.columns else None
+            listens = signals(earlier, self.signal_classifier, maybe).filter(pl.col("signal") == "listening")
+            if listens.height:
+                d.signals = detached(listens.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
         if batch.height == 0:
             return d
         raw = pl.col("raw")
@@ -121,12 +132,12 @@ class Collector:
                               .group_by("component", pl.col("ts").dt.truncate("1s")).len())
         sig = signals(batch, self.signal_classifier, batch.get_column(MAYBE) if MAYBE in batch.columns else None)
         if sig.height:
-            d.signals = detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
+            sig = detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
+            d.signals = sig if d.signals is None else pl.concat([d.signals, sig], how="vertical_relaxed")
         d.unrecognised = detached(
             batch.filter(pl.col("class").is_null() & pl.col("level").is_in(["error", "fatal"])).select(
                 "ts", "source", "line", "component", pl.col("message").str.split("\n").list.first()
                 .str.slice(0, 400).alias("message"), text.alias("text")).head(MAX_UNRECOGNISED))
-        d.formats = batch.group_by("component").agg(pl.col("format").unique()).rows()
         return d
 
     def take(self, d: Digest) -> None:
