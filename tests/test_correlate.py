@@ -660,3 +660,23 @@ def test_since_keeps_where_services_listen_and_what_they_are_from_before_it(tmp_
     })
     top = analyze([full], since=since)["incidents"][0]["causes"][0]
     assert (top["id"], top["component"]) == ("proc.oom", "redis")
+
+
+def test_a_dependency_log_silent_in_the_whole_since_range_is_silent_not_unknown(tmp_path):
+    # Redis (at `notice`, quiet while healthy) is SIGKILLed at 60 s: no shutdown line, and with
+    # --since 50 none of its lines fall in the range. It was last heard from at start-up, so its
+    # log is silent before the app's refused connections: service.down, as without --since.
+    def refused_redis(t: float) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
+                f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ConnectionError: Error 111 '
+                f'connecting to 127.0.0.1:6379. Connection refused."}}')
+    root = write(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i * 0.5, 500) for i in range(40)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [refused_redis(60 + i * 0.5) for i in range(40)],
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"],
+    })
+    for since in (None, at(50)):
+        top = analyze([root], since=since)["incidents"][0]["causes"][0]
+        assert (top["id"], top["component"]) == ("service.down", "redis"), since

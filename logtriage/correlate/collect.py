@@ -40,6 +40,9 @@ class Collected:
     unrecognised: pl.DataFrame
     layers: dict[str, str]          # component -> deepest layer its formats say (db, cache, app, proxy, system)
     formats: dict[str, set[str]]    # component -> formats seen
+    # component -> the (1 s) time of its last line before --since: when it was last heard from, for a
+    # log that says nothing in the range (a Redis at `notice` SIGKILLed: silent, not unknown)
+    heard_before: dict = field(default_factory=dict)
 
 
 # Column a batch may carry into add(): the rows engine.Prefilter found a keyword on (for signals)
@@ -57,6 +60,7 @@ class Digest:
     signals: pl.DataFrame | None = None
     unrecognised: pl.DataFrame | None = None
     formats: list[tuple] = field(default_factory=list)    # (component, [formats])
+    heard_before: list[tuple] = field(default_factory=list)   # (component, last time before --since)
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Collector:
     _unrec: list[pl.DataFrame] = field(default_factory=list)
     _unrec_n: int = 0
     _comp_formats: dict[str, set[str]] = field(default_factory=dict)
+    _heard_before: dict = field(default_factory=dict)
     _texts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, batch: pl.DataFrame) -> None:
@@ -91,6 +96,7 @@ class Collector:
             earlier = batch.filter(before)
             batch = batch.filter(~before)
         if earlier is not None and earlier.height:
+            d.heard_before = earlier.group_by("component").agg(pl.col("ts").max().dt.truncate("1s")).rows()
             maybe = earlier.get_column(MAYBE) if MAYBE in earlier.columns else None
             listens = signals(earlier, self.signal_classifier, maybe).filter(pl.col("signal") == "listening")
             if listens.height:
@@ -158,6 +164,8 @@ class Collector:
             self._unrec.append(un)
         for comp, fmts in d.formats:
             self._comp_formats.setdefault(comp, set()).update(fmts)
+        for comp, ts in d.heard_before:
+            self._heard_before[comp] = max(ts, self._heard_before.get(comp, ts))
 
     def result(self, layer_of_format: dict[str, str]) -> Collected:
         def cat(frames: list[pl.DataFrame], schema: dict) -> pl.DataFrame:
@@ -182,7 +190,7 @@ class Collector:
                                   "component": pl.String, "message": pl.String, "text": pl.String})
         layers = {comp: component_layer(fmts, layer_of_format) for comp, fmts in self._comp_formats.items()}
         return Collected(flagged.sort("ts", nulls_last=True), access, activity, sigs.sort("ts", nulls_last=True),
-                         unrec, layers, dict(self._comp_formats))
+                         unrec, layers, dict(self._comp_formats), dict(self._heard_before))
 
 
 # layers from the top of the stack down; db, cache and system are equally deep (below the app),
