@@ -627,3 +627,56 @@ def test_500s_the_app_answered_and_logged_itself_are_one_app_cause(tmp_path):
     causes = doc["incidents"][0]["causes"]
     assert (causes[0]["id"], causes[0]["component"]) == ("http.5xx", "app")
     assert [c["component"] for c in causes if c["id"] == "http.5xx"].count("app") == 1
+
+
+def test_since_keeps_where_services_listen_and_what_they_are_from_before_it(tmp_path):
+    # --since 50 s: the app's and Redis's start-up lines (t=0) fall before it. Where the app said it
+    # listens, and that redis/ holds a Redis log, still hold: nginx dialling the old port is a port
+    # mismatch in its config, and Redis's OOM reply in the app's errors blames Redis. The listen
+    # line is correlation's evidence, not one of the report's key events (those start at --since).
+    def failed(t: float) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
+                f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ResponseError: OOM command not '
+                f'allowed when used memory > \'maxmemory\'."}}')
+    redis_log = ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                 "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"]
+    since = at(50)
+    moved = write(tmp_path / "moved", {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i * 0.5, 502) for i in range(60)],
+        "nginx/error.log": [refused(60 + i * 0.5) for i in range(60)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3001")],
+        "redis/redis.log": redis_log,
+    })
+    doc = analyze([moved], since=since)
+    top = doc["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("config.port_mismatch", "nginx config")
+    assert "127.0.0.1:3001" in top["explanation"]
+    assert all(k["ts"] >= "2026-11-21T10:00:50" for k in doc["key_events"])
+    full = write(tmp_path / "oom", {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i, 500) for i in range(20)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [failed(60 + i) for i in range(20)],
+        "redis/redis.log": redis_log,
+    })
+    top = analyze([full], since=since)["incidents"][0]["causes"][0]
+    assert (top["id"], top["component"]) == ("proc.oom", "redis")
+
+
+def test_a_dependency_log_silent_in_the_whole_since_range_is_silent_not_unknown(tmp_path):
+    # Redis (at `notice`, quiet while healthy) is SIGKILLed at 60 s: no shutdown line, and with
+    # --since 50 none of its lines fall in the range. It was last heard from at start-up, so its
+    # log is silent before the app's refused connections: service.down, as without --since.
+    def refused_redis(t: float) -> str:
+        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
+                f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ConnectionError: Error 111 '
+                f'connecting to 127.0.0.1:6379. Connection refused."}}')
+    root = write(tmp_path, {
+        "nginx/access.log": healthy_traffic(60) + [access(60 + i * 0.5, 500) for i in range(40)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [refused_redis(60 + i * 0.5) for i in range(40)],
+        "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
+                            "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"],
+    })
+    for since in (None, at(50)):
+        top = analyze([root], since=since)["incidents"][0]["causes"][0]
+        assert (top["id"], top["component"]) == ("service.down", "redis"), since

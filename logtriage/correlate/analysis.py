@@ -64,7 +64,14 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
 
     db_comp = _db_component(data)
     flagged = data.flagged.with_columns(ranking.blame_expr(db_comp, data.layers).alias("blame"))
-    key_events = _key_events(data.signals)
+    # a listen line from before --since is kept for correlation (collect.py), not reported as an event
+    key_events = _key_events(data.signals if since is None else data.signals.filter(pl.col("ts") >= since))
+    # when each component was last heard from, for a log silent in the whole range (collect.heard_before)
+    heard = data.activity
+    if data.heard_before:
+        before = pl.DataFrame({"component": list(data.heard_before), "ts": list(data.heard_before.values()),
+                               "len": [1] * len(data.heard_before)}, schema=data.activity.schema)
+        heard = pl.concat([before, data.activity])
     doc_incidents = []
     for i, w in enumerate(windows, 1):
         lo = w.start - LOOKBACK
@@ -72,7 +79,7 @@ def analyze(args: list[str], *, rule_dirs: list[str] | None = None, tz: str = "U
         before = flagged.filter(pl.col("ts") < lo)
         pre_seconds = (lo - t0).total_seconds() if t0 is not None else 0.0
         cands = ranking.class_candidates(ev, before, w.start, w.end, pre_seconds, data.layers, rules_by_id)
-        cands += entities.infer(ev, data.signals, data.activity, w.start, w.end, cands, data.layers)
+        cands += entities.infer(ev, data.signals, heard, w.start, w.end, cands, data.layers)
         _add_own_errors(cands, data.unrecognised, data.signals, w)
         ranked = ranking.score(cands, links, w.start, w.end)
         confs = ranking.confidences(ranked)

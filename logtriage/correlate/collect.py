@@ -40,6 +40,9 @@ class Collected:
     unrecognised: pl.DataFrame
     layers: dict[str, str]          # component -> deepest layer its formats say (db, cache, app, proxy, system)
     formats: dict[str, set[str]]    # component -> formats seen
+    # component -> the (1 s) time of its last line before --since: when it was last heard from, for a
+    # log that says nothing in the range (a Redis at `notice` SIGKILLed: silent, not unknown)
+    heard_before: dict = field(default_factory=dict)
 
 
 # Column a batch may carry into add(): the rows engine.Prefilter found a keyword on (for signals)
@@ -57,6 +60,7 @@ class Digest:
     signals: pl.DataFrame | None = None
     unrecognised: pl.DataFrame | None = None
     formats: list[tuple] = field(default_factory=list)    # (component, [formats])
+    heard_before: list[tuple] = field(default_factory=list)   # (component, last time before --since)
 
 
 @dataclass
@@ -71,6 +75,7 @@ class Collector:
     _unrec: list[pl.DataFrame] = field(default_factory=list)
     _unrec_n: int = 0
     _comp_formats: dict[str, set[str]] = field(default_factory=dict)
+    _heard_before: dict = field(default_factory=dict)
     _texts: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def add(self, batch: pl.DataFrame) -> None:
@@ -79,11 +84,23 @@ class Collector:
 
     def digest(self, batch: pl.DataFrame) -> Digest:
         """What correlation needs from one classified batch. Reads no state: may run on any thread."""
-        if self.since is not None:
-            batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") >= self.since))
+        # --since / --until limit the findings, not the standing facts: which components wrote which
+        # formats (their layers), and where a service said it listens (a start-up long before the
+        # window still names who listens on the port the proxy dials), come from the lines before too
+        d = Digest(formats=batch.group_by("component").agg(pl.col("format").unique()).rows())
         if self.until is not None:
             batch = batch.filter(pl.col("ts").is_null() | (pl.col("ts") <= self.until))
-        d = Digest()
+        earlier = None
+        if self.since is not None:
+            before = pl.col("ts").is_not_null() & (pl.col("ts") < self.since)
+            earlier = batch.filter(before)
+            batch = batch.filter(~before)
+        if earlier is not None and earlier.height:
+            d.heard_before = earlier.group_by("component").agg(pl.col("ts").max().dt.truncate("1s")).rows()
+            maybe = earlier.get_column(MAYBE) if MAYBE in earlier.columns else None
+            listens = signals(earlier, self.signal_classifier, maybe).filter(pl.col("signal") == "listening")
+            if listens.height:
+                d.signals = detached(listens.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
         if batch.height == 0:
             return d
         raw = pl.col("raw")
@@ -121,12 +138,12 @@ class Collector:
                               .group_by("component", pl.col("ts").dt.truncate("1s")).len())
         sig = signals(batch, self.signal_classifier, batch.get_column(MAYBE) if MAYBE in batch.columns else None)
         if sig.height:
-            d.signals = detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
+            sig = detached(sig.with_columns(pl.col("raw").str.slice(0, MAX_TEXT)))
+            d.signals = sig if d.signals is None else pl.concat([d.signals, sig], how="vertical_relaxed")
         d.unrecognised = detached(
             batch.filter(pl.col("class").is_null() & pl.col("level").is_in(["error", "fatal"])).select(
                 "ts", "source", "line", "component", pl.col("message").str.split("\n").list.first()
                 .str.slice(0, 400).alias("message"), text.alias("text")).head(MAX_UNRECOGNISED))
-        d.formats = batch.group_by("component").agg(pl.col("format").unique()).rows()
         return d
 
     def take(self, d: Digest) -> None:
@@ -147,6 +164,8 @@ class Collector:
             self._unrec.append(un)
         for comp, fmts in d.formats:
             self._comp_formats.setdefault(comp, set()).update(fmts)
+        for comp, ts in d.heard_before:
+            self._heard_before[comp] = max(ts, self._heard_before.get(comp, ts))
 
     def result(self, layer_of_format: dict[str, str]) -> Collected:
         def cat(frames: list[pl.DataFrame], schema: dict) -> pl.DataFrame:
@@ -171,7 +190,7 @@ class Collector:
                                   "component": pl.String, "message": pl.String, "text": pl.String})
         layers = {comp: component_layer(fmts, layer_of_format) for comp, fmts in self._comp_formats.items()}
         return Collected(flagged.sort("ts", nulls_last=True), access, activity, sigs.sort("ts", nulls_last=True),
-                         unrec, layers, dict(self._comp_formats))
+                         unrec, layers, dict(self._comp_formats), dict(self._heard_before))
 
 
 # layers from the top of the stack down; db, cache and system are equally deep (below the app),
