@@ -94,7 +94,7 @@ def _chunk_batches(inp: sources.Input, state: formats.ParseState, stats: SourceS
 
     Once a chunk of PLAN_MIN_LINES lines or more shows one family and no wrapper, chunks are parsed
     by that family's plan (as the block reader parses a file); a chunk holding a wrapped line is
-    read the general way. The last event's lines wait for the next chunk either way: as parsed
+    read the general way, and a chunk mostly of another family takes that family's plan. The last event's lines wait for the next chunk either way: as parsed
     rows after the plan, as physical lines after the general way.
     """
     carry: pl.DataFrame | None = None      # the general way's: physical lines (raw, line)
@@ -111,11 +111,16 @@ def _chunk_batches(inp: sources.Input, state: formats.ParseState, stats: SourceS
         if not decided and PLAN_CHUNKS and (len(chunk.lines) >= PLAN_MIN_LINES or chunk.final):
             decided = True
             plan = _plan_for(df.get_column("raw").head(_PLAN_SAMPLE_LINES), state)
-        if plan is not None and not formats.wrappers.has_wrapper(df):
+        planned = _plan_rows(plan, df) if plan is not None and not formats.wrappers.has_wrapper(df) else None
+        if planned is not None and 2 * planned.get_column("format").null_count() > planned.height:
+            # most lines are not the plan's family: the stream went on with another one
+            plan = _plan_for(df.get_column("raw").head(_PLAN_SAMPLE_LINES), state)
+            planned = _plan_rows(plan, df) if plan is not None else None
+        if planned is not None:
             if carry is not None and carry.height:
                 rows = _plan_rows(plan, carry)
             carry = None
-            parsed = formats.parse_rows(_plan_rows(plan, df), state, source=inp.path, final=final, carry=rows)
+            parsed = formats.parse_rows(planned, state, source=inp.path, final=final, carry=rows)
             rows = parsed.carry
         else:
             if rows is not None and rows.height:

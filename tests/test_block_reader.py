@@ -178,3 +178,21 @@ def test_plans_and_wrapped_lines_further_on(tmp_path, monkeypatch):
     events, totals, _ = _read(path, blocks=False, plans=True, chunk_bytes=600, monkeypatch=monkeypatch)
     assert totals["lines_read"] == len(lines) and totals["events"] == 85
     assert events.get_column("raw").to_list()[39].count("\n") == 3
+
+
+def test_chunk_reader_plans_follow_a_stream_that_changes_family(tmp_path, monkeypatch):
+    """`cat postgresql.log access.log | logtriage scan -`: once chunks are mostly another family,
+    that family's plan reads them; every line reads as the general way reads it."""
+    pg = "2026-11-21 10:12:{:02d}.000 UTC [{}] app@shop LOG:  duration: 1.5 ms  statement: SELECT {}"
+    ng = '127.0.0.1 - - [21/Nov/2026:10:13:{:02d} +0000] "GET /a/{} HTTP/1.1" 502 157 "-" "ua" 127.0.0.1:3000 502 0.004 0.004'
+    lines = [pg.format(i % 60, 100 + i, i) for i in range(60)] + [ng.format(i % 60, i) for i in range(60)]
+    path = tmp_path / "stream.log"
+    path.write_text("\n".join(lines) + "\n")
+    plans = []
+    real = pipeline._plan_for
+    monkeypatch.setattr(pipeline, "_plan_for", lambda *a: plans.append(real(*a)) or plans[-1])
+    general = _read(path, blocks=False, monkeypatch=monkeypatch)
+    events, totals, seen = _read(path, blocks=False, plans=True, chunk_bytes=600, monkeypatch=monkeypatch)
+    assert_frame_equal(events, general[0])
+    assert (totals, seen) == general[1:]
+    assert [p.name for p in plans] == ["postgres", "nginx_access"]
