@@ -5,11 +5,14 @@ __version__ = "0.1.0"
 import os as _os
 
 # polars allocates through jemalloc, which by default keeps freed pages for 10 s, and they count
-# in the RSS. Returned after 0.3 s instead: `analyze` on the 1.3 GB benchmark corpus peaked at
-# 835-1088 MB with 1 s (over 1 GiB once in three runs) and 827-880 MB with 0.3 s (four runs), a
-# few % slower; 0 s gives 750 MB but costs a third more time in page faults. Read when polars
-# loads, so it is set before anything imports polars; a user's own setting wins.
-_os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:300,muzzy_decay_ms:0")
+# in the RSS. Returned after 1 s instead. On the 1.3 GB benchmark corpus (session 6, four blocks in
+# flight): `scan --stats` 3-4 % faster than with 0.3 s (fewer page faults: 200-230k against
+# 250-290k) for 50-90 MB more (610-690 MB); `analyze` 810-816 MB against 743-748 MB; a pipe of
+# the corpus 156 MB against 153 MB. (Session 5, before the glibc and block-reader changes, 1 s had
+# once taken analyze over 1 GiB: 0.3 s was chosen then.) 0 s costs a third more time in page
+# faults. Read when polars loads, so it is set before anything imports polars; a user's own
+# setting wins.
+_os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000,muzzy_decay_ms:0")
 
 
 def _keep_block_buffers() -> None:
