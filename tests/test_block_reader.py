@@ -196,3 +196,17 @@ def test_chunk_reader_plans_follow_a_stream_that_changes_family(tmp_path, monkey
     assert_frame_equal(events, general[0])
     assert (totals, seen) == general[1:]
     assert [p.name for p in plans] == ["postgres", "nginx_access"]
+
+
+def test_a_docker_record_split_in_parts_is_sampled_without_error(tmp_path, monkeypatch):
+    """Deciding a plan unwraps the first lines, docker json-file records split in parts (a log
+    without its "\\n") among them: they are joined, not a crash (heldout4 found one)."""
+    inner = "2026-11-21 10:12:00.000 UTC [1] app@shop LOG:  duration: 1.5 ms  statement: SELECT 1"
+    lines = ['{"log":"' + inner[:40] + '","stream":"stderr","time":"2026-11-21T10:12:00.1Z"}',
+             '{"log":"' + inner[40:] + '\\n","stream":"stderr","time":"2026-11-21T10:12:00.1Z"}',
+             '{"log":"' + inner + '","stream":"stderr","time":"2026-11-21T10:12:00.2Z"}']
+    path = tmp_path / "container.log"
+    path.write_text("\n".join(lines) + "\n")
+    _same(path, monkeypatch)
+    events, totals, _ = _read(path, blocks=False, plans=True, monkeypatch=monkeypatch)
+    assert totals["lines_read"] == 3 and events.get_column("format").to_list() == ["postgres", "postgres"]

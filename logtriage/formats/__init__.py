@@ -415,7 +415,7 @@ def _unwrap_unfit(rows: pl.DataFrame, unfit: pl.Series) -> tuple[pl.DataFrame, p
     runtime's, kubectl's prefix) are not its family's and are unwrapped here, to be detected as
     the general way detects them. Partial records (CRI "P") would change the rows: not done then.
     """
-    raw = rows.get_column("raw").gather(unfit).to_frame()
+    raw = rows.select("raw", "line")[unfit]
     if not wrappers.has_wrapper(raw):
         return rows, None
     wrapped = wrappers.unwrap(raw)

@@ -143,9 +143,10 @@ def unwrap(df: pl.DataFrame) -> pl.DataFrame:
         # a partial record and the ones after it up to a complete one make one line
         group = (~pl.col("_partial")).shift(1, fill_value=True).cum_sum()
         keep = [c for c in df.columns if c not in ("raw", "line", "text", "_partial")]
+        line = [pl.col("line").first()] if "line" in df.columns else []   # (a sample's lines have none)
         df = (df.with_columns(group.alias("_pg"))
               .group_by("_pg", maintain_order=True)
-              .agg(pl.col("raw").str.join("\n"), pl.col("line").first(), pl.col("text").str.join(""),
+              .agg(pl.col("raw").str.join("\n"), *line, pl.col("text").str.join(""),
                    *[pl.col(c).first() for c in keep], pl.len().cast(pl.UInt32).alias("_phys"))
               .drop("_pg"))
     return df.drop("_partial", strict=False)
