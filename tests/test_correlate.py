@@ -270,16 +270,19 @@ def test_an_unrequested_sigkill_of_the_service_ranks_as_a_crash_of_it(tmp_path):
         ("proc.crash", "app")
 
 
+def _redis_oom_failure(t: float) -> str:
+    """The app's JSON error line for a write Redis refused at maxmemory (noeviction)."""
+    stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
+            f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ResponseError: OOM command not '
+            f'allowed when used memory > \'maxmemory\'."}}')
+
+
 def test_a_redis_reply_in_the_apps_error_blames_redis(tmp_path):
     # Redis at maxmemory with noeviction refuses the app's writes; only the app logs it
-    def failed(t: float) -> str:
-        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
-                f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ResponseError: OOM command not '
-                f'allowed when used memory > \'maxmemory\'."}}')
     doc = run_shipped(tmp_path, {
         "nginx/access.log": healthy_traffic(60) + [access(60 + i, 500) for i in range(20)],
-        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [failed(60 + i) for i in range(20)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [_redis_oom_failure(60 + i) for i in range(20)],
         "redis/redis.log": ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
                             "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"],
         "postgres/postgresql.log": [pg(0.5, "LOG:  connection authorized: user=app database=appdb")],
@@ -634,11 +637,6 @@ def test_since_keeps_where_services_listen_and_what_they_are_from_before_it(tmp_
     # listens, and that redis/ holds a Redis log, still hold: nginx dialling the old port is a port
     # mismatch in its config, and Redis's OOM reply in the app's errors blames Redis. The listen
     # line is correlation's evidence, not one of the report's key events (those start at --since).
-    def failed(t: float) -> str:
-        stamp = at(t).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        return (f'{{"timestamp": "{stamp}", "level": "ERROR", "logger": "shop-api", "msg": "request failed", '
-                f'"method": "GET", "path": "/api/items/42", "status": 500, "error": "ResponseError: OOM command not '
-                f'allowed when used memory > \'maxmemory\'."}}')
     redis_log = ["9308:M 21 Nov 2026 10:00:00.760 * Running mode=standalone, port=6379.",
                  "9308:M 21 Nov 2026 10:00:00.760 * Ready to accept connections"]
     since = at(50)
@@ -655,7 +653,7 @@ def test_since_keeps_where_services_listen_and_what_they_are_from_before_it(tmp_
     assert all(k["ts"] >= "2026-11-21T10:00:50" for k in doc["key_events"])
     full = write(tmp_path / "oom", {
         "nginx/access.log": healthy_traffic(60) + [access(60 + i, 500) for i in range(20)],
-        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [failed(60 + i) for i in range(20)],
+        "app/app.log": [app(0, "listening on http://127.0.0.1:3000")] + [_redis_oom_failure(60 + i) for i in range(20)],
         "redis/redis.log": redis_log,
     })
     top = analyze([full], since=since)["incidents"][0]["causes"][0]
