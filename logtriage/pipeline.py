@@ -50,8 +50,8 @@ def read_events(args: list[str], *, run: Run, finish: Callable[[pl.DataFrame], A
     """Yield event batches (model.EVENT_SCHEMA) for the inputs in `args`, or what `finish` makes of each.
 
     `finish` (classify; render; digest) runs on the block reader's worker threads, BLOCK_WORKERS
-    batches at once, so it must not change shared state; batches still arrive in input order. The accounting
-    counts events before it. Batches with no event are not yielded.
+    batches at once, so it must not change shared state; batches still arrive in input order. The
+    accounting counts events before it. Batches with no event are not yielded.
     `columns` limits the parsed columns filled (model.PARSED_COLUMNS), as `scan --stats` does with
     model.HOT_COLUMNS: the batches then carry only those of the parsed columns (and component).
     """
@@ -94,8 +94,9 @@ def _chunk_batches(inp: sources.Input, state: formats.ParseState, stats: SourceS
 
     Once a chunk of PLAN_MIN_LINES lines or more shows one family and no wrapper, chunks are parsed
     by that family's plan (as the block reader parses a file); a chunk holding a wrapped line is
-    read the general way, and a chunk mostly of another family takes that family's plan. The last event's lines wait for the next chunk either way: as parsed
-    rows after the plan, as physical lines after the general way.
+    read the general way, and a chunk mostly of another family takes that family's plan. The last
+    event's lines wait for the next chunk either way: as parsed rows after the plan, as physical
+    lines after the general way.
     """
     carry: pl.DataFrame | None = None      # the general way's: physical lines (raw, line)
     rows: pl.DataFrame | None = None       # the plan's: parsed rows of the last event

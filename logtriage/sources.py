@@ -438,11 +438,11 @@ def _plain_blocks(fd: int, size: int) -> Iterator[bytes]:
 def block_lines(block: bytes, *, ascii: bool | None = None) -> pl.LazyFrame:
     """The lines of a line_blocks() block as a lazy frame (column raw).
 
-    An all-ASCII block (the usual log; `ascii` when the caller knows) is split by polars' line reader. Any other block goes
-    through the CSV reader, whose lossy decoding replaces invalid UTF-8 (the line reader
-    refuses the whole block), with \\x1f (unit separator) as the "column separator" that keeps
-    each line whole; a block that holds one is split by lines_from_bytes() instead. Bytes after
-    the last "\\n" are not read: they begin the next block.
+    An all-ASCII block (the usual log; `ascii` when the caller knows) is split by polars' line
+    reader. Any other block goes through the CSV reader, whose lossy decoding replaces invalid
+    UTF-8 (the line reader refuses the whole block), with \\x1f (unit separator) as the "column
+    separator" that keeps each line whole; a block that holds one is split by lines_from_bytes()
+    instead. Bytes after the last "\\n" are not read: they begin the next block.
     """
     end = block.rfind(b"\n") + 1
     if end < len(block):

@@ -200,8 +200,8 @@ def blame_client_config(ev: pl.DataFrame, class_cands: list[Candidate]) -> None:
     (NXDOMAIN) says the name a client was given is wrong; nginx's `SSL_do_handshake() failed (...
     wrong version number) while SSL handshaking to upstream` says it speaks TLS to a port that does
     not, and libpq's `server does not support SSL, but SSL was required` that it requires TLS of a
-    database that does not offer it. Either way the fix is in that client's configuration, as with a port mismatch (`app config`,
-    `nginx config`). A failing resolver (EAI_AGAIN, "Temporary failure in name resolution") or a
+    database that does not offer it. Either way the fix is in that client's configuration, as with
+    a port mismatch (`app config`, `nginx config`). A failing resolver (EAI_AGAIN, "Temporary failure in name resolution") or a
     certificate the server got wrong keeps the rule's blame.
     """
     for c in [c for c in class_cands if c.id in ("dns.failure", "tls.failure")]:

@@ -419,7 +419,7 @@ def _unwrap_unfit(rows: pl.DataFrame, unfit: pl.Series) -> tuple[pl.DataFrame, p
     if not wrappers.has_wrapper(raw):
         return rows, None
     wrapped = wrappers.unwrap(raw)
-    if wrapped.height != len(unfit) or "_phys" in wrapped.columns:
+    if "_phys" in wrapped.columns:      # partial records were joined: the rows no longer match
         return rows, None
     cols = ("text", "wrap_ts", "container", "wrap_level", "wrapper")
     rows = rows.with_columns(rows.get_column(c).scatter(unfit, wrapped.get_column(c).cast(rows.schema[c])) for c in cols)
@@ -589,8 +589,9 @@ def _assemble(df: pl.DataFrame, state: ParseState, *, source: str, final: bool,
     if events.height and bool(df.select(body_cont.any()).item()):
         # only the few events that span several lines are joined (in place: event i has _eid i + 1)
         multi_ids = df.select(pl.col("_eid").filter(body_cont).unique()).to_series()
-        first_message = pl.col("message").first() if "message" in df.columns else pl.lit(None, dtype=pl.String)
-        body = df.select("_eid", "_blank", "raw", "_phys", *(["message"] if "message" in df.columns else []))
+        message = ["message"] if "message" in df.columns else []   # (scan --stats fills none)
+        first_message = pl.col("message").first() if message else pl.lit(None, dtype=pl.String)
+        body = df.select("_eid", "_blank", "raw", "_phys", *message)
         joined = (body.filter(pl.col("_eid").is_in(multi_ids.implode()) & ~pl.col("_blank"))
                   .group_by("_eid", maintain_order=True).agg(
                       pl.col("raw").str.join("\n"),
@@ -630,7 +631,8 @@ def _event_schema(columns: frozenset[str] | None) -> dict[str, pl.DataType]:
 
 def _as_parsed(events: pl.DataFrame, state: ParseState, *, source: str, skipped: int,
                carry: pl.DataFrame | None, head: pl.DataFrame | None) -> Parsed:
-    """Events (their rows, with `_nlines`) -> Parsed: source, component, the run's _event_schema(), the line accounting."""
+    """Events (their rows, with `_nlines`) -> Parsed: source, component, the run's _event_schema()
+    and the line accounting."""
     # a container the wrapper names (compose service, pod container) is more precise than the directory
     named = events.get_column("container").null_count() < events.height
     if state.component and not named:

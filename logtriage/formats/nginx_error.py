@@ -49,18 +49,19 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     brackets after them (up to the line's first "] "). `_ok` holds where SIGNATURE would match."""
     close = pl.col("_close")
     word = pl.col("_word")
-    cols = parse(text)
-    cols = {
-        "_ts": cols.pop("ts"),
+    general = parse(text)
+    ts = general.pop("ts")
+    del general["level"]          # read by position below
+    return {
+        "_ts": ts,
         "_close": text.str.find("] ", literal=True).cast(pl.Int64),
         "_word": text.str.slice(21, (close - 21).clip(lower_bound=0)),
-        **cols,
+        **general,
         "ts": pl.col("_ts"),
         "_ok": (pl.col("_ts").is_not_null() & (text.str.slice(19, 2) == " [") & word.is_in(_LEVELS)
                 & text.str.slice(close + 2, 48).str.contains(r"^\d+#\d+: ").fill_null(False)),
         "level": word.replace_strict({w: level_word(w) for w in _LEVELS}, default=None, return_dtype=pl.String),
     }
-    return cols
 
 
 _HEAD = regex.compile(r"^(?P<time>\S+ \S+) \[(?P<level>\w+)\] (?P<pid>\d+)#(?P<tid>\d+): (?:\*(?P<connection>\d+) )?"

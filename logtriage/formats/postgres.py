@@ -123,7 +123,8 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
     naive = pl.col("_naive")
     stamp = f"%Y-%m-%d{seps[0]}%H:%M:%S" + ("%.f" if width > 19 else "")
     if zone is None:
-        fits = ~text.str.slice(width, 2).str.contains(r"^ ?[A-Z+-]")
+        # the time parses and no zone follows it
+        stamped = naive.is_not_null() & ~text.str.slice(width, 2).str.contains(r"^ ?[A-Z+-]")
         ts = naive.dt.replace_time_zone(assumed_tz(), ambiguous="earliest", non_existent="null")
     else:
         minutes = pl.select(offset_minutes(pl.lit(zone.strip()), _TZ_MINUTES)).item()
@@ -132,7 +133,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         if minutes is None or "%" in zone or len(after) != 1 or regex.match(r"[A-Za-z0-9]", after[0] or ""):
             return None
         # the zone is read as part of the time's format: a line with another zone does not parse
-        width, stamp, fits = width + len(zone), stamp + zone, pl.lit(True)
+        width, stamp, stamped = width + len(zone), stamp + zone, naive.is_not_null()
         ts = (naive - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
     # PostgreSQL writes the severity and ":  " (two spaces): one literal search finds its colon,
     # and the four characters before the colon name it (" LOG", "RROR", "TAIL" ...) and its length,
@@ -152,7 +153,7 @@ def fast_parse(text: pl.Expr, sample: pl.Series) -> dict[str, pl.Expr] | None:
         "_duration_at": text.str.find("duration: ", literal=True).cast(pl.Int64),
         "_ms_at": text.str.find(" ms", literal=True).cast(pl.Int64),
         # a " ms" before "duration: " (in the prefix) hides the duration's unit: the general way
-        "_ok": (naive.is_not_null() & fits & pl.col("_word").is_not_null()
+        "_ok": (stamped & pl.col("_word").is_not_null()
                 & text.cast(pl.Binary).bin.get(at - 1, null_on_oob=True).is_in(_BEFORE_SEVERITY_BYTES)
                 & (pl.col("_duration_at").is_null() | (pl.col("_ms_at") > pl.col("_duration_at")))),
         "_ok_unicode": text.str.len_bytes() == text.str.len_chars(),
